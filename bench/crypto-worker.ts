@@ -1,0 +1,96 @@
+/**
+ * One process's measurements for bench/crypto.ts: seal and open throughput
+ * per subject and size, printed as JSON. Subjects run interleaved so that a
+ * burst of machine noise hits all of them rather than one.
+ */
+
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { cbc } from '@noble/ciphers/aes.js';
+import { equalBytes } from '@noble/ciphers/utils.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { loadBackend } from '../src/backend/index.ts';
+import { timeLoop } from './stats.ts';
+
+type SealFn = (key: Uint8Array, iv: Uint8Array, aad: Uint8Array, data: Uint8Array) => Uint8Array;
+interface Subject {
+  name: string;
+  seal: SealFn;
+  open: SealFn;
+}
+
+function al(aad: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(aad.length * 8));
+  return out;
+}
+
+/** A256CBC-HS512 written straight on node:crypto: the floor the native backend is held to. */
+const rawNode: Subject = {
+  name: 'raw node:crypto',
+  seal(key, iv, aad, pt) {
+    const c = createCipheriv('aes-256-cbc', key.subarray(32), iv);
+    const ct = Buffer.concat([c.update(pt), c.final()]);
+    const tag = createHmac('sha512', key.subarray(0, 32)).update(aad).update(iv).update(ct).update(al(aad)).digest();
+    return Buffer.concat([ct, tag.subarray(0, 32)]);
+  },
+  open(key, iv, aad, sealed) {
+    const ct = sealed.subarray(0, -32);
+    const tag = createHmac('sha512', key.subarray(0, 32)).update(aad).update(iv).update(ct).update(al(aad)).digest();
+    if (!timingSafeEqual(tag.subarray(0, 32), sealed.subarray(-32))) throw new Error('tag');
+    const d = createDecipheriv('aes-256-cbc', key.subarray(32), iv);
+    return Buffer.concat([d.update(ct), d.final()]);
+  },
+};
+
+/** A256CBC-HS512 written straight on @noble: the floor the pure backend is held to. */
+const rawNoble: Subject = {
+  name: 'raw @noble',
+  seal(key, iv, aad, pt) {
+    const ct = cbc(key.subarray(32), iv).encrypt(pt);
+    const tag = hmac.create(sha512, key.subarray(0, 32)).update(aad).update(iv).update(ct).update(al(aad)).digest();
+    const out = new Uint8Array(ct.length + 32);
+    out.set(ct);
+    out.set(tag.subarray(0, 32), ct.length);
+    return out;
+  },
+  open(key, iv, aad, sealed) {
+    const ct = sealed.subarray(0, -32);
+    const tag = hmac.create(sha512, key.subarray(0, 32)).update(aad).update(iv).update(ct).update(al(aad)).digest();
+    if (!equalBytes(tag.subarray(0, 32), sealed.subarray(-32))) throw new Error('tag');
+    return cbc(key.subarray(32), iv).decrypt(ct);
+  },
+};
+
+const sizes = (process.argv[2] ?? '1024,65536,1048576').split(',').map(Number);
+const msPerCase = Number(process.argv[3] ?? 300);
+
+const subjects: Subject[] = [rawNode, rawNoble];
+for (const name of ['native', 'wasm', 'pure'] as const) {
+  const backend = await loadBackend(name);
+  subjects.push({ name, seal: backend.seal, open: backend.open });
+}
+
+const key = randomBytes(64);
+const iv = randomBytes(16);
+const aad = randomBytes(24);
+const results: { subject: string; size: number; op: 'seal' | 'open'; wallMBps: number; cpuMBps: number }[] = [];
+
+for (const size of sizes) {
+  const plaintext = randomBytes(size);
+  const sealed = rawNode.seal(key, iv, aad, plaintext);
+  for (const subject of subjects) {
+    // Warm up so V8 has optimised the path before timing.
+    timeLoop(50, () => subject.open(key, iv, aad, subject.seal(key, iv, aad, plaintext)));
+  }
+  for (const op of ['seal', 'open'] as const) {
+    for (const subject of subjects) {
+      const body = op === 'seal' ? () => subject.seal(key, iv, aad, plaintext) : () => subject.open(key, iv, aad, sealed);
+      const { iterations, wallMs, cpuMs } = timeLoop(msPerCase, body);
+      const megabytes = (iterations * size) / 1e6;
+      results.push({ subject: subject.name, size, op, wallMBps: megabytes / (wallMs / 1000), cpuMBps: megabytes / (cpuMs / 1000) });
+    }
+  }
+}
+
+process.stdout.write(JSON.stringify(results));

@@ -1,0 +1,50 @@
+/**
+ * The bulk-crypto contract every backend implements: A256CBC-HS512
+ * (RFC 7518 §5.2.2 and §5.2.5) and the netcrypt/1 envelope codec.
+ * All backends are byte-for-byte interchangeable.
+ */
+
+export type BackendName = 'native' | 'wasm' | 'pure';
+
+/** A256CBC-HS512 sizes, RFC 7518 §5.2.5. */
+export const KEY_BYTES = 64;
+export const IV_BYTES = 16;
+export const TAG_BYTES = 32;
+export const BLOCK_BYTES = 16;
+
+/** The seed's envelope: a content key wrapped for the recipient, and the sealed data. */
+export interface Envelope {
+  /** The 64-byte content key, RSA-OAEP-wrapped to the recipient (1..ENVELOPE_MAX_WRAPPED_KEY bytes). */
+  wrappedKey: Uint8Array;
+  /** The CBC initialisation vector (16 bytes). */
+  iv: Uint8Array;
+  /** The CBC ciphertext (a non-zero multiple of 16 bytes). */
+  ciphertext: Uint8Array;
+  /** The truncated HMAC-SHA-512 tag (32 bytes). */
+  tag: Uint8Array;
+}
+
+export const ENVELOPE_VERSION = 1;
+/** RSA-4096 produces 512-byte OAEP ciphertexts; nothing larger is legitimate. */
+export const ENVELOPE_MAX_WRAPPED_KEY = 512;
+
+export interface Backend {
+  readonly name: BackendName;
+  /**
+   * Encrypts and authenticates. Returns ciphertext ‖ tag, where the ciphertext
+   * is PKCS#7-padded (16 to 16 bytes longer than the plaintext).
+   */
+  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /**
+   * Checks the tag in constant time, then decrypts. Every failure — wrong
+   * tag, bad length, bad padding — throws the same `ERR_AUTH` NetcryptError.
+   */
+  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /** Serialises an envelope in its one canonical MessagePack form. */
+  encodeEnvelope(envelope: Envelope): Uint8Array;
+  /**
+   * Parses the canonical form only; anything else throws `ERR_BAD_ENVELOPE`.
+   * The returned fields may be views into `bytes`.
+   */
+  decodeEnvelope(bytes: Uint8Array): Envelope;
+}

@@ -1,0 +1,169 @@
+/**
+ * The WebAssembly backend: the Rust crate in crate/, built to
+ * wasm/netcrypt.wasm. The module exports plain C functions over its linear
+ * memory; this file copies inputs into one long-lived scratch buffer, calls,
+ * and copies results out (the copies cost a few percent; see bench/).
+ */
+
+import { readFile } from 'node:fs/promises';
+import { ErrorCode, NetcryptError, authError, invalidArgument } from '../errors.ts';
+import { checkSealArgs, checkSealedLength, paddedLength } from './a256cbc-hs512.ts';
+import { checkEnvelopeFields } from './envelope-codec.ts';
+import { type Backend, type Envelope, IV_BYTES, KEY_BYTES, TAG_BYTES } from './types.ts';
+
+/** The crate's exports; see crate/README.md for the ABI. */
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  nc_reserve(capacity: number): number;
+  nc_seal(keyPtr: number, ivPtr: number, aadPtr: number, aadLen: number, dataPtr: number, dataLen: number): number;
+  nc_open(keyPtr: number, ivPtr: number, aadPtr: number, aadLen: number, dataPtr: number, dataLen: number): number;
+  nc_envelope_len(wrappedKeyLen: number, ciphertextLen: number): number;
+  nc_envelope_encode(wkPtr: number, wkLen: number, ivPtr: number, ctPtr: number, ctLen: number, tagPtr: number, outPtr: number): number;
+  nc_envelope_decode(ptr: number, len: number, outPtr: number): number;
+  nc_aes256_cbc_encrypt(keyPtr: number, ivPtr: number, dataPtr: number, len: number): number;
+  nc_aes256_cbc_decrypt(keyPtr: number, ivPtr: number, dataPtr: number, len: number): number;
+  nc_hmac_sha512(keyPtr: number, keyLen: number, msgPtr: number, msgLen: number, outPtr: number): void;
+}
+
+/** Largest input we place in linear memory at once (wasm32 addresses 4 GiB; leave room). */
+const MAX_INPUT_BYTES = 1 << 30;
+
+export const WASM_URL = new URL('../../wasm/netcrypt.wasm', import.meta.url);
+
+/** Lays inputs out back to back in the scratch buffer and hands out their offsets. */
+class Scratch {
+  private offset = 0;
+  readonly base: number;
+  readonly bytes: Uint8Array;
+
+  constructor(core: CoreExports, capacity: number) {
+    if (capacity > MAX_INPUT_BYTES) throw invalidArgument('input too large for the wasm backend');
+    this.base = core.nc_reserve(capacity);
+    if (this.base === 0) throw new NetcryptError(ErrorCode.BACKEND_UNAVAILABLE, 'wasm memory could not grow');
+    // Views are taken after nc_reserve: growing memory detaches older ones.
+    this.bytes = new Uint8Array(core.memory.buffer);
+  }
+
+  /** Copies `data` in and returns its address; `room` extra bytes follow it. */
+  put(data: Uint8Array, room = 0): number {
+    const ptr = this.base + this.offset;
+    this.bytes.set(data, ptr);
+    this.offset += data.length + room;
+    return ptr;
+  }
+
+  take(length: number): number {
+    const ptr = this.base + this.offset;
+    this.offset += length;
+    return ptr;
+  }
+}
+
+export class WasmCore {
+  private constructor(private readonly core: CoreExports) {}
+
+  static async load(url: URL = WASM_URL): Promise<WasmCore> {
+    let module: WebAssembly.WebAssemblyInstantiatedSource;
+    try {
+      module = await WebAssembly.instantiate(await readFile(url), {});
+    } catch (error) {
+      throw new NetcryptError(ErrorCode.BACKEND_UNAVAILABLE, `wasm backend cannot load: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    return new WasmCore(module.instance.exports as unknown as CoreExports);
+  }
+
+  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    checkSealArgs(key, iv, aad, plaintext);
+    const s = new Scratch(this.core, KEY_BYTES + IV_BYTES + aad.length + paddedLength(plaintext.length) + TAG_BYTES);
+    const keyPtr = s.put(key);
+    const ivPtr = s.put(iv);
+    const aadPtr = s.put(aad);
+    const dataPtr = s.put(plaintext, paddedLength(plaintext.length) - plaintext.length + TAG_BYTES);
+    const length = this.core.nc_seal(keyPtr, ivPtr, aadPtr, aad.length, dataPtr, plaintext.length);
+    return s.bytes.slice(dataPtr, dataPtr + length);
+  }
+
+  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
+    checkSealArgs(key, iv, aad, sealed);
+    checkSealedLength(sealed);
+    const s = new Scratch(this.core, KEY_BYTES + IV_BYTES + aad.length + sealed.length);
+    const keyPtr = s.put(key);
+    const ivPtr = s.put(iv);
+    const aadPtr = s.put(aad);
+    const dataPtr = s.put(sealed);
+    const length = this.core.nc_open(keyPtr, ivPtr, aadPtr, aad.length, dataPtr, sealed.length);
+    if (length < 0) throw authError();
+    return s.bytes.slice(dataPtr, dataPtr + length);
+  }
+
+  encodeEnvelope(envelope: Envelope): Uint8Array {
+    if (!checkEnvelopeFields(envelope)) throw invalidArgument('envelope fields have invalid types or lengths');
+    const { wrappedKey, iv, ciphertext, tag } = envelope;
+    const size = this.core.nc_envelope_len(wrappedKey.length, ciphertext.length);
+    const s = new Scratch(this.core, wrappedKey.length + iv.length + ciphertext.length + tag.length + size);
+    const wkPtr = s.put(wrappedKey);
+    const ivPtr = s.put(iv);
+    const ctPtr = s.put(ciphertext);
+    const tagPtr = s.put(tag);
+    const outPtr = s.take(size);
+    const length = this.core.nc_envelope_encode(wkPtr, wrappedKey.length, ivPtr, ctPtr, ciphertext.length, tagPtr, outPtr);
+    if (length !== size) throw invalidArgument('envelope fields have invalid lengths');
+    return s.bytes.slice(outPtr, outPtr + length);
+  }
+
+  decodeEnvelope(bytes: Uint8Array): Envelope {
+    if (!(bytes instanceof Uint8Array)) throw invalidArgument('envelope must be a Uint8Array');
+    const s = new Scratch(this.core, bytes.length + 32);
+    const ptr = s.put(bytes);
+    const outPtr = s.take(32);
+    if (this.core.nc_envelope_decode(ptr, bytes.length, outPtr) !== 0) {
+      throw new NetcryptError(ErrorCode.BAD_ENVELOPE, 'malformed envelope');
+    }
+    const fields = new DataView(s.bytes.buffer, outPtr, 32);
+    // The fields are views into the caller's own input; nothing is copied out of wasm memory.
+    const field = (i: number) => bytes.subarray(fields.getUint32(8 * i, true), fields.getUint32(8 * i, true) + fields.getUint32(8 * i + 4, true));
+    return { wrappedKey: field(0), iv: field(1), ciphertext: field(2), tag: field(3) };
+  }
+
+  /** AES-256-CBC with PKCS#7, exposed so the primitive vectors can run against the real module. */
+  aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const s = new Scratch(this.core, key.length + iv.length + paddedLength(plaintext.length));
+    const keyPtr = s.put(key);
+    const ivPtr = s.put(iv);
+    const dataPtr = s.put(plaintext, paddedLength(plaintext.length) - plaintext.length);
+    const length = this.core.nc_aes256_cbc_encrypt(keyPtr, ivPtr, dataPtr, plaintext.length);
+    return s.bytes.slice(dataPtr, dataPtr + length);
+  }
+
+  /** Returns null for a bad length or padding. */
+  aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
+    const s = new Scratch(this.core, key.length + iv.length + ciphertext.length);
+    const keyPtr = s.put(key);
+    const ivPtr = s.put(iv);
+    const dataPtr = s.put(ciphertext);
+    const length = this.core.nc_aes256_cbc_decrypt(keyPtr, ivPtr, dataPtr, ciphertext.length);
+    return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
+  }
+
+  hmacSha512(key: Uint8Array, message: Uint8Array): Uint8Array {
+    const s = new Scratch(this.core, key.length + message.length + 64);
+    const keyPtr = s.put(key);
+    const msgPtr = s.put(message);
+    const outPtr = s.take(64);
+    this.core.nc_hmac_sha512(keyPtr, key.length, msgPtr, message.length, outPtr);
+    return s.bytes.slice(outPtr, outPtr + 64);
+  }
+}
+
+export async function createWasmBackend(): Promise<Backend> {
+  const core = await WasmCore.load();
+  return {
+    name: 'wasm',
+    seal: (key, iv, aad, plaintext) => core.seal(key, iv, aad, plaintext),
+    open: (key, iv, aad, sealed) => core.open(key, iv, aad, sealed),
+    encodeEnvelope: (envelope) => core.encodeEnvelope(envelope),
+    decodeEnvelope: (bytes) => core.decodeEnvelope(bytes),
+  };
+}
