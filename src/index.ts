@@ -2,3 +2,26 @@ export { ErrorCode, NetcryptError, isNetcryptError } from './errors.ts';
 export type { Backend, BackendName, Envelope } from './backend/types.ts';
 export { IV_BYTES, KEY_BYTES, TAG_BYTES } from './backend/types.ts';
 export { type BackendChoice, loadBackend, setDefaultBackend, getDefaultBackendChoice } from './backend/index.ts';
+export {
+  type Identity,
+  generateIdentity,
+  identityFromPrivateKey,
+  loadIdentity,
+  saveIdentity,
+  publicKeyPem,
+  fingerprint,
+} from './keys/identity.ts';
+export { KnownHosts } from './keys/known-hosts.ts';
+export type { PeerIdentity } from './handshake/handshake.ts';
+export { SecureChannel, type ReceiveOptions, type SendOptions } from './channel/secure-channel.ts';
+export { type TrustOptions } from './channel/trust.ts';
+export {
+  type ChannelOptions,
+  type ConnectOptions,
+  type ServerOptions,
+  connect,
+  createServer,
+  secureSocket,
+} from './channel/connect.ts';
+export { sealTo, openWith, type EnvelopeOptions } from './envelope/sealed-message.ts';
+export { ServerProtocol, ClientProtocol, type ProtocolOptions } from './protocol/seed-protocol.ts';

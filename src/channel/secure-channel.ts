@@ -1,0 +1,461 @@
+/**
+ * A SecureChannel drives the sans-I/O handshake over a connected socket,
+ * then carries messages as netcrypt/1 records: fragmented to at most 64 KiB
+ * per record, reassembled up to `maxMessageBytes`, with backpressure both
+ * ways and an authenticated close. It owns the socket from construction.
+ *
+ * Messages travel on lanes: lane 0 is the application's (`send`,
+ * `receive`, async iteration, 'message'); other lanes belong to layers
+ * above (file transfer) and never mix with it.
+ */
+
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import type { Backend } from '../backend/types.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+import { Handshake, type PeerIdentity } from '../handshake/handshake.ts';
+import type { Identity } from '../keys/identity.ts';
+import { FrameDecoder } from '../wire/frames.ts';
+import { MAX_HANDSHAKE_FRAME, type Role } from '../wire/handshake-messages.ts';
+import {
+  LANE_COUNT,
+  MAX_RECORD_FRAME,
+  MAX_RECORD_PLAINTEXT,
+  type RandomSource,
+  type RecordOpener,
+  RecordType,
+  type RecordSealer,
+  laneRecordType,
+  parseRecordType,
+} from '../wire/records.ts';
+import { abortError, waitForDrain, withDeadline } from './socket-waits.ts';
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Unread application messages above this many bytes pause the socket. */
+const INBOX_HIGH_WATER = 4 * 1024 * 1024;
+const CLOSE_TIMEOUT_MS = 5_000;
+
+export const APPLICATION_LANE = 0;
+
+export interface ChannelSetup {
+  role: Role;
+  identity: Identity;
+  backend: Backend;
+  /**
+   * Decides whether to go on with the peer's key. Throw (e.g. ERR_PEER_KEY_MISMATCH)
+   * to refuse; the handshake then stops before this side sends anything secret.
+   */
+  verifyPeer?: (peer: PeerIdentity) => void | Promise<void>;
+  maxMessageBytes?: number;
+  handshakeTimeoutMs?: number;
+  signal?: AbortSignal;
+  /** Deterministic randomness for the protocol document's examples only. */
+  random?: RandomSource;
+}
+
+export interface ReceiveOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface SendOptions {
+  signal?: AbortSignal;
+}
+
+type LaneHandler = (message: Buffer) => void;
+
+interface Waiter {
+  resolve: (message: Buffer) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface SecureChannelEvents {
+  /** An application message, when a listener is attached (otherwise messages queue for receive()). */
+  message: [message: Buffer];
+  /** The peer sent its authenticated close. */
+  end: [];
+  /** The channel is finished; `error` is set unless it closed cleanly. */
+  close: [error?: NetcryptError];
+}
+
+function toBytes(data: Uint8Array | string): Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return data;
+  throw invalidArgument('data must be a Buffer, Uint8Array or string');
+}
+
+function lostConnection(cause?: unknown): NetcryptError {
+  return new NetcryptError(ErrorCode.TRUNCATED, 'connection ended without an authenticated close', { cause });
+}
+
+export class SecureChannel extends EventEmitter<SecureChannelEvents> {
+  readonly socket: Socket;
+  readonly role: Role;
+  readonly #setup: ChannelSetup;
+  readonly #maxMessageBytes: number;
+  readonly #decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME);
+  readonly #handshake: Handshake;
+  #sealer?: RecordSealer;
+  #opener?: RecordOpener;
+
+  /** Settles when the peer's hello has been read and its key verified. */
+  readonly peerKnown: Promise<PeerIdentity>;
+  /** Settles when the handshake is complete. */
+  readonly ready: Promise<void>;
+  #resolvePeerKnown!: (peer: PeerIdentity) => void;
+  #resolveReady!: () => void;
+  #rejectHandshake!: (error: unknown) => void;
+
+  #error?: NetcryptError;
+  #peerClosed = false;
+  #closeSent = false;
+  #finished = false;
+  readonly #closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  readonly #assembly: (Buffer[] | undefined)[] = new Array(LANE_COUNT);
+  readonly #assemblyBytes: number[] = new Array(LANE_COUNT).fill(0);
+  readonly #laneHandlers = new Map<number, LaneHandler>();
+  readonly #inbox: Buffer[] = [];
+  #inboxBytes = 0;
+  readonly #waiters: Waiter[] = [];
+  #sendTail: Promise<void> = Promise.resolve();
+
+  constructor(socket: Socket, setup: ChannelSetup) {
+    super();
+    this.socket = socket;
+    this.role = setup.role;
+    this.#setup = setup;
+    this.#maxMessageBytes = setup.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (!Number.isInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 1) throw invalidArgument('maxMessageBytes must be a positive integer');
+    this.#handshake = new Handshake({ role: setup.role, identity: setup.identity, backend: setup.backend, random: setup.random });
+    this.peerKnown = new Promise((resolve, reject) => {
+      this.#resolvePeerKnown = resolve;
+      this.#rejectHandshake = reject;
+    });
+    const handshakeDone = new Promise<void>((resolve, reject) => {
+      this.#resolveReady = resolve;
+      const rejectPeer = this.#rejectHandshake;
+      this.#rejectHandshake = (error) => {
+        rejectPeer(error);
+        reject(error);
+      };
+    });
+    this.ready = withDeadline(handshakeDone, {
+      timeoutMs: setup.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      signal: setup.signal,
+      what: 'handshake',
+      onCancel: (error) => this.destroy(error),
+    });
+    // Callers that only await one of the two must not see an unhandled rejection from the other.
+    this.peerKnown.catch(() => {});
+    this.ready.catch(() => {});
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+
+    socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onSocketError);
+    socket.on('close', this.#onSocketClose);
+    this.#write(this.#handshake.start());
+  }
+
+  get peer(): PeerIdentity | undefined {
+    return this.#handshake.peer;
+  }
+
+  /** The peer's key fingerprint, `SHA256:…`, once its hello has arrived. */
+  get peerFingerprint(): string | undefined {
+    return this.#handshake.peer?.fingerprint;
+  }
+
+  get localFingerprint(): string {
+    return this.#setup.identity.fingerprint;
+  }
+
+  get maxMessageBytes(): number {
+    return this.#maxMessageBytes;
+  }
+
+  /** True once either side has closed or the channel failed. */
+  get closed(): boolean {
+    return this.#finished || this.#closeSent || this.#peerClosed;
+  }
+
+  // ── sending ────────────────────────────────────────────────────────────
+
+  /** Sends one message; resolves once the socket has taken it (respecting backpressure). */
+  async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+    await this.sendOnLane(APPLICATION_LANE, toBytes(data), options);
+  }
+
+  /** For layers above: sends a message on another lane. Messages on all lanes are serialised. */
+  sendOnLane(lane: number, message: Uint8Array, options: SendOptions = {}): Promise<void> {
+    if (!Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) throw invalidArgument('lane out of range');
+    if (message.length > this.#maxMessageBytes) {
+      return Promise.reject(invalidArgument(`message of ${message.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`));
+    }
+    const run = () => this.#writeMessage(lane, message, options.signal);
+    const result = this.#sendTail.then(run, run);
+    this.#sendTail = result.catch(() => {});
+    return result;
+  }
+
+  async #writeMessage(lane: number, message: Uint8Array, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw abortError(signal);
+    await this.ready;
+    this.#assertWritable();
+    let offset = 0;
+    do {
+      const end = Math.min(offset + MAX_RECORD_PLAINTEXT, message.length);
+      const final = end === message.length;
+      const flushed = this.#write(this.#sealer!.seal(laneRecordType(lane, final), message.subarray(offset, end)));
+      offset = end;
+      if (!flushed) {
+        try {
+          await waitForDrain(this.socket, signal);
+        } catch (error) {
+          // A half-sent message would corrupt the lane for the peer: the channel cannot go on.
+          if (!final) this.destroy(error instanceof NetcryptError ? error : lostConnection(error));
+          throw error;
+        }
+        this.#assertWritable();
+      }
+    } while (offset < message.length);
+  }
+
+  #assertWritable(): void {
+    if (this.#error) throw this.#error;
+    if (this.#closeSent || this.#peerClosed || this.#finished) throw new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
+  }
+
+  /** Writes buffers in order; returns false when the socket asks us to wait for 'drain'. */
+  #write(buffers: Uint8Array[]): boolean {
+    let flushed = true;
+    for (const buffer of buffers) flushed = this.socket.write(buffer);
+    return flushed;
+  }
+
+  // ── receiving ──────────────────────────────────────────────────────────
+
+  /** The next application message. Rejects with ERR_CLOSED after the peer's clean close. */
+  receive(options: ReceiveOptions = {}): Promise<Buffer> {
+    const queued = this.#inbox.shift();
+    if (queued) {
+      this.#inboxBytes -= queued.length;
+      if (this.#inboxBytes < INBOX_HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+      return Promise.resolve(queued);
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#peerClosed || this.#finished) return Promise.reject(new NetcryptError(ErrorCode.CLOSED, 'channel is closed'));
+    let waiter!: Waiter;
+    const next = new Promise<Buffer>((resolve, reject) => (waiter = { resolve, reject }));
+    this.#waiters.push(waiter);
+    return withDeadline(next, {
+      ...options,
+      what: 'receive',
+      onCancel: () => {
+        const index = this.#waiters.indexOf(waiter);
+        if (index >= 0) this.#waiters.splice(index, 1);
+      },
+    });
+  }
+
+  /** Iterates application messages until the peer's clean close; a failure is thrown. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      try {
+        yield await this.receive();
+      } catch (error) {
+        if (error instanceof NetcryptError && error.code === ErrorCode.CLOSED && !this.#error) return;
+        throw error;
+      }
+    }
+  }
+
+  /** For layers above: takes every message on `lane`. */
+  onLane(lane: number, handler: LaneHandler): void {
+    if (lane === APPLICATION_LANE || !Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) throw invalidArgument('lane out of range');
+    this.#laneHandlers.set(lane, handler);
+  }
+
+  #onData = (chunk: Buffer): void => {
+    try {
+      this.#decoder.push(chunk);
+      for (let frame = this.#decoder.next(); frame && !this.#finished; frame = this.#decoder.next()) this.#onFrame(frame);
+    } catch (error) {
+      this.destroy(error instanceof NetcryptError ? error : new NetcryptError(ErrorCode.PROTOCOL, String(error), { cause: error }));
+    }
+  };
+
+  #onFrame(frame: Buffer): void {
+    if (this.#handshake.state !== 'done') return this.#onHandshakeFrame(frame);
+    if (this.#peerClosed) throw new NetcryptError(ErrorCode.PROTOCOL, 'record after the peer closed');
+    const { type, plaintext } = this.#opener!.open(frame);
+    const record = parseRecordType(type);
+    if (record?.kind === 'close') return this.#onPeerClose();
+    if (record?.kind !== 'fragment') throw new NetcryptError(ErrorCode.PROTOCOL, `unexpected record type 0x${type.toString(16)}`);
+    const { lane, final } = record;
+    const size = this.#assemblyBytes[lane]! + plaintext.length;
+    if (size > this.#maxMessageBytes) {
+      throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message exceeds maxMessageBytes (${this.#maxMessageBytes})`);
+    }
+    const parts = (this.#assembly[lane] ??= []);
+    parts.push(plaintext as Buffer);
+    this.#assemblyBytes[lane] = size;
+    if (!final) return;
+    const message = parts.length === 1 ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.length) : Buffer.concat(parts, size);
+    this.#assembly[lane] = undefined;
+    this.#assemblyBytes[lane] = 0;
+    this.#deliver(lane, message);
+  }
+
+  #deliver(lane: number, message: Buffer): void {
+    if (lane !== APPLICATION_LANE) {
+      const handler = this.#laneHandlers.get(lane);
+      if (!handler) throw new NetcryptError(ErrorCode.PROTOCOL, `message on unused lane ${lane}`);
+      return handler(message);
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter) return waiter.resolve(message);
+    if (this.listenerCount('message') > 0) {
+      this.emit('message', message);
+      return;
+    }
+    this.#inbox.push(message);
+    this.#inboxBytes += message.length;
+    if (this.#inboxBytes >= INBOX_HIGH_WATER) this.socket.pause();
+  }
+
+  #onHandshakeFrame(frame: Buffer): void {
+    const before = this.#handshake.state;
+    this.#write(this.#handshake.receive(frame));
+    if (before === 'await-hello' && this.#handshake.state === 'await-trust') void this.#decideTrust();
+    if (this.#handshake.state === 'done') this.#onHandshakeDone();
+  }
+
+  async #decideTrust(): Promise<void> {
+    const peer = this.#handshake.peer!;
+    try {
+      await this.#setup.verifyPeer?.(peer);
+    } catch (error) {
+      this.#handshake.fail();
+      this.destroy(error instanceof NetcryptError ? error : new NetcryptError(ErrorCode.PEER_KEY_MISMATCH, String(error), { cause: error }));
+      return;
+    }
+    if (this.#finished) return;
+    this.#resolvePeerKnown(peer);
+    try {
+      this.#write(this.#handshake.acceptPeer());
+    } catch (error) {
+      this.destroy(error as NetcryptError);
+    }
+  }
+
+  #onHandshakeDone(): void {
+    const session = this.#handshake.session!;
+    this.#sealer = session.sealer;
+    this.#opener = session.opener;
+    this.#decoder.maxFrameBytes = MAX_RECORD_FRAME;
+    this.#resolveReady();
+  }
+
+  // ── closing ────────────────────────────────────────────────────────────
+
+  /**
+   * Sends the authenticated close after pending sends, and waits (up to a
+   * few seconds) for the peer's. Receiving stops; queued messages stay readable.
+   */
+  async close(): Promise<void> {
+    if (this.#finished) return;
+    if (!this.#closeSent && this.#handshake.state === 'done' && !this.#error) {
+      await this.#sendTail;
+      this.#sendClose();
+    } else if (this.#handshake.state !== 'done') {
+      this.destroy();
+      return;
+    }
+    const timer = setTimeout(() => this.destroy(), CLOSE_TIMEOUT_MS);
+    timer.unref();
+    await this.#closed;
+    clearTimeout(timer);
+  }
+
+  #sendClose(): void {
+    if (this.#closeSent || this.#finished) return;
+    this.#closeSent = true;
+    this.#write(this.#sealer!.seal(RecordType.CLOSE, new Uint8Array(0)));
+    this.socket.end();
+  }
+
+  #onPeerClose(): void {
+    this.#peerClosed = true;
+    this.emit('end');
+    const closed = new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(closed);
+    // Answer in kind, like TLS close_notify: both directions are now finished.
+    this.#sendClose();
+  }
+
+  #onEnd = (): void => {
+    if (!this.#peerClosed) this.destroy(lostConnection());
+    else if (this.#closeSent) this.#finish();
+  };
+
+  #onSocketError = (error: Error): void => {
+    this.destroy(this.#peerClosed ? undefined : lostConnection(error));
+  };
+
+  #onSocketClose = (): void => {
+    if (this.#peerClosed) this.#finish();
+    else this.destroy(lostConnection());
+  };
+
+  /** Ends the channel at once. With an error, every pending and later call rejects with it. */
+  destroy(error?: NetcryptError): void {
+    if (this.#finished) return;
+    if (error && !this.#error) this.#error = error;
+    this.socket.destroy();
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const error = this.#error;
+    if (this.#handshake.state !== 'done') this.#rejectHandshake(error ?? new NetcryptError(ErrorCode.CLOSED, 'closed during the handshake'));
+    const pending = error ?? new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(pending);
+    this.socket.destroy();
+    this.#resolveClosed();
+    this.emit('close', error);
+  }
+
+  // ── stream view ────────────────────────────────────────────────────────
+
+  /** A byte-stream view: writes become messages, reads yield message bytes in order, end() closes. */
+  stream(): Duplex {
+    const iterator = this[Symbol.asyncIterator]();
+    return new Duplex({
+      write: (chunk: Buffer, _encoding, callback) => {
+        this.send(chunk).then(() => callback(), callback);
+      },
+      final: (callback) => {
+        this.close().then(() => callback(), callback);
+      },
+      read() {
+        iterator.next().then(
+          (result) => this.push(result.done ? null : result.value),
+          (error: unknown) => this.destroy(error as Error),
+        );
+      },
+    });
+  }
+
+  /** Closes when used with `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The netcrypt/1 handshake as a sans-I/O state machine: frame payloads in,
+ * bytes to write out. No sockets, no timers — the channel drives it.
+ *
+ *   both sides at once:  hello   { role, features, RSA public key, X25519 share, nonce }
+ *   (caller decides trust in the peer's RSA key: pin, known hosts, or deferred)
+ *   both sides:          key     { RSA-OAEP(peer RSA key, fresh 32-byte secret, label = H1) }
+ *   both sides:          FINISHED record under the new keys, plaintext = H
+ *
+ *   H1   = SHA-256("netcrypt/1 hello" ‖ len‖hello_client ‖ len‖hello_server)
+ *   H    = SHA-256(H1 ‖ len‖key_client ‖ len‖key_server)
+ *   keys = HKDF-SHA-256(ikm = X25519 ‖ secret_client ‖ secret_server, salt = H)
+ *
+ * Only the holder of an RSA private key can unwrap the secret sent to it, so
+ * a valid FINISHED proves the peer holds the key it presented (key
+ * confirmation); the ephemeral X25519 share gives forward secrecy; the
+ * transcript hash binds every handshake byte. Both sides send their hello
+ * without waiting, so no call order deadlocks. See docs/PROTOCOL.md.
+ */
+
+import { createHash, type KeyObject } from 'node:crypto';
+import type { Backend } from '../backend/types.ts';
+import { ErrorCode, NetcryptError, authError, invalidArgument } from '../errors.ts';
+import { hkdfSha256 } from '../keys/hkdf.ts';
+import { type Identity, fingerprint, parsePeerPublicKey, publicKeyPem } from '../keys/identity.ts';
+import { unwrapSecret, wrapSecret } from '../keys/rsa-oaep.ts';
+import { generateEphemeral, x25519Shared } from '../keys/x25519.ts';
+import { encodeFrame } from '../wire/frames.ts';
+import {
+  FEATURES,
+  type Hello,
+  type Role,
+  decodeHello,
+  decodeKeyMessage,
+  encodeHello,
+  encodeKeyMessage,
+} from '../wire/handshake-messages.ts';
+import { type RandomSource, RecordOpener, RecordSealer, RecordType, systemRandom } from '../wire/records.ts';
+
+export interface PeerIdentity {
+  readonly publicKey: KeyObject;
+  readonly publicKeyPem: string;
+  readonly fingerprint: string;
+}
+
+export interface HandshakeOptions {
+  role: Role;
+  identity: Identity;
+  backend: Backend;
+  /**
+   * Supplying this makes the handshake fully deterministic — every nonce,
+   * secret, ephemeral key, OAEP seed and IV comes from it. Only for the
+   * worked examples in docs/PROTOCOL.md; real sessions use node:crypto.
+   */
+  random?: RandomSource;
+}
+
+export interface SessionKeys {
+  /** Seals what this side sends (sequence 0, FINISHED, already used). */
+  readonly sealer: RecordSealer;
+  /** Opens what the peer sends (its FINISHED already opened). */
+  readonly opener: RecordOpener;
+  readonly transcriptHash: Buffer;
+}
+
+export type HandshakeState = 'start' | 'await-hello' | 'await-trust' | 'await-key' | 'await-finished' | 'done' | 'failed';
+
+const SECRET_BYTES = 32;
+const SESSION_KEY_BYTES = 64;
+const HELLO_LABEL = Buffer.from('netcrypt/1 hello');
+const CLIENT_TO_SERVER = Buffer.from('netcrypt/1 client->server');
+const SERVER_TO_CLIENT = Buffer.from('netcrypt/1 server->client');
+
+function lengthPrefixed(parts: Uint8Array[]): Buffer[] {
+  return parts.flatMap((part) => {
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32BE(part.length, 0);
+    return [length, Buffer.from(part.buffer, part.byteOffset, part.length)];
+  });
+}
+
+function sha256(...parts: Uint8Array[]): Buffer {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return hash.digest();
+}
+
+export class Handshake {
+  #state: HandshakeState = 'start';
+  readonly #options: HandshakeOptions;
+  readonly #random: RandomSource;
+  readonly #ephemeral: ReturnType<typeof generateEphemeral>;
+  readonly #secret: Uint8Array;
+  #helloBytes: { local?: Uint8Array; peer?: Uint8Array } = {};
+  #peerHello?: Hello;
+  #peer?: PeerIdentity;
+  #helloHash?: Buffer;
+  #localKeyBytes?: Uint8Array;
+  /** A key message that arrived while the caller was still deciding trust. */
+  #queuedKey?: Uint8Array;
+  #pendingOpener?: RecordOpener;
+  #pendingSealer?: RecordSealer;
+  #transcriptHash?: Buffer;
+  #session?: SessionKeys;
+
+  constructor(options: HandshakeOptions) {
+    if (options.role !== 'client' && options.role !== 'server') throw invalidArgument('role must be "client" or "server"');
+    this.#options = options;
+    this.#random = options.random ?? systemRandom();
+    this.#ephemeral = generateEphemeral(options.random ? options.random(32) : undefined);
+    this.#secret = this.#random(SECRET_BYTES);
+  }
+
+  get state(): HandshakeState {
+    return this.#state;
+  }
+
+  get role(): Role {
+    return this.#options.role;
+  }
+
+  /** The peer's long-term key, known from its hello on. */
+  get peer(): PeerIdentity | undefined {
+    return this.#peer;
+  }
+
+  /** The record keys, once state is 'done'. */
+  get session(): SessionKeys | undefined {
+    return this.#session;
+  }
+
+  /** Returns this side's hello, to be written at once. */
+  start(): Uint8Array[] {
+    this.#expectState('start');
+    const hello = encodeHello({
+      role: this.role,
+      features: [...FEATURES],
+      rsa: this.#options.identity.publicKeyDer,
+      x25519: this.#ephemeral.publicRaw,
+      nonce: this.#random(32),
+    });
+    this.#helloBytes.local = hello;
+    this.#state = 'await-hello';
+    return [encodeFrame(hello)];
+  }
+
+  /** Feeds one frame payload from the peer; returns bytes to write. Throws NetcryptError on any failure. */
+  receive(payload: Uint8Array): Uint8Array[] {
+    return this.#guard(() => {
+      switch (this.#state) {
+        case 'await-hello':
+          this.#onHello(payload);
+          return [];
+        case 'await-trust':
+          if (this.#queuedKey) throw new NetcryptError(ErrorCode.PROTOCOL, 'unexpected handshake message');
+          this.#queuedKey = payload;
+          return [];
+        case 'await-key':
+          return this.#onKey(payload);
+        case 'await-finished':
+          this.#onFinished(payload);
+          return [];
+        default:
+          throw new NetcryptError(ErrorCode.PROTOCOL, `handshake message in state ${this.#state}`);
+      }
+    });
+  }
+
+  /**
+   * The caller trusts the peer's key (pinned, known, or deliberately
+   * unchecked): send our wrapped secret and carry on.
+   */
+  acceptPeer(): Uint8Array[] {
+    return this.#guard(() => {
+      this.#expectState('await-trust');
+      const wrapped = wrapSecret(
+        this.#peer!.publicKey,
+        this.#secret,
+        this.#helloHash!,
+        this.#options.random ? this.#options.random(32) : undefined,
+      );
+      this.#localKeyBytes = encodeKeyMessage({ wrapped });
+      this.#state = 'await-key';
+      const out: Uint8Array[] = [encodeFrame(this.#localKeyBytes)];
+      const queued = this.#queuedKey;
+      this.#queuedKey = undefined;
+      if (queued) out.push(...this.#onKey(queued));
+      return out;
+    });
+  }
+
+  /** Marks the handshake failed (e.g. the caller refused the peer's key). */
+  fail(): void {
+    this.#state = 'failed';
+  }
+
+  #onHello(payload: Uint8Array): void {
+    const hello = decodeHello(payload);
+    if (hello.role === this.role) throw new NetcryptError(ErrorCode.PROTOCOL, `both sides claim the ${this.role} role`);
+    const publicKey = parsePeerPublicKey(hello.rsa);
+    this.#peerHello = hello;
+    this.#helloBytes.peer = payload;
+    this.#peer = { publicKey, publicKeyPem: publicKeyPem(publicKey), fingerprint: fingerprint(publicKey) };
+    const [client, server] = this.#byRole(this.#helloBytes.local!, payload);
+    this.#helloHash = sha256(HELLO_LABEL, ...lengthPrefixed([client, server]));
+    this.#state = 'await-trust';
+  }
+
+  #onKey(payload: Uint8Array): Uint8Array[] {
+    const peerSecret = unwrapSecret(this.#options.identity.privateKey, decodeKeyMessage(payload).wrapped, this.#helloHash!);
+    if (peerSecret.length !== SECRET_BYTES) throw authError();
+    const [clientKey, serverKey] = this.#byRole(this.#localKeyBytes!, payload);
+    const transcriptHash = sha256(this.#helloHash!, ...lengthPrefixed([clientKey, serverKey]));
+    const [clientSecret, serverSecret] = this.#byRole(this.#secret, peerSecret);
+    const ikm = Buffer.concat([x25519Shared(this.#ephemeral.privateKey, this.#peerHello!.x25519), clientSecret, serverSecret]);
+    const clientToServer = hkdfSha256(ikm, transcriptHash, CLIENT_TO_SERVER, SESSION_KEY_BYTES);
+    const serverToClient = hkdfSha256(ikm, transcriptHash, SERVER_TO_CLIENT, SESSION_KEY_BYTES);
+    const [sendKey, receiveKey] = this.role === 'client' ? [clientToServer, serverToClient] : [serverToClient, clientToServer];
+    this.#transcriptHash = transcriptHash;
+    this.#pendingSealer = new RecordSealer(this.#options.backend, sendKey, this.#random);
+    this.#pendingOpener = new RecordOpener(this.#options.backend, receiveKey);
+    this.#state = 'await-finished';
+    return this.#pendingSealer.seal(RecordType.FINISHED, transcriptHash);
+  }
+
+  #onFinished(payload: Uint8Array): void {
+    const { type, plaintext } = this.#pendingOpener!.open(payload);
+    if (type !== RecordType.FINISHED) throw new NetcryptError(ErrorCode.PROTOCOL, 'expected the FINISHED record');
+    // Authenticated under keys only the peer could derive; the content check binds the transcript too.
+    if (!this.#transcriptHash!.equals(plaintext)) throw authError();
+    this.#session = { sealer: this.#pendingSealer!, opener: this.#pendingOpener!, transcriptHash: this.#transcriptHash! };
+    this.#state = 'done';
+  }
+
+  /** Orders a (local, peer) pair as (client, server). */
+  #byRole<T>(local: T, peer: T): [T, T] {
+    return this.role === 'client' ? [local, peer] : [peer, local];
+  }
+
+  #expectState(state: HandshakeState): void {
+    if (this.#state !== state) throw new NetcryptError(ErrorCode.PROTOCOL, `handshake is in state ${this.#state}, not ${state}`);
+  }
+
+  #guard<T>(step: () => T): T {
+    if (this.#state === 'failed') throw new NetcryptError(ErrorCode.PROTOCOL, 'handshake already failed');
+    try {
+      return step();
+    } catch (error) {
+      this.#state = 'failed';
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * Sans-I/O parser for Tor control-protocol replies (control-spec §2.3, §2.4):
+ * bytes in, complete replies out.
+ *
+ *   MidReplyLine  = StatusCode "-" ReplyLine
+ *   DataReplyLine = StatusCode "+" ReplyLine CmdData   (data ends with a lone ".", leading dots doubled)
+ *   EndReplyLine  = StatusCode SP ReplyLine
+ *
+ * It is strict — CRLF line ends, one status code per reply — and bounded: a
+ * line longer than `maxLineBytes` or a reply larger than `maxReplyBytes` is an
+ * error as soon as it is seen, so a misbehaving peer cannot make it buffer
+ * without limit. Every failure is a NetcryptError (ERR_TOR_CONTROL), after
+ * which the parser refuses further input.
+ */
+
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+
+export interface ControlReplyLine {
+  /** The text after the status code and separator. */
+  text: string;
+  /** The data block of a "+" line, dot-unstuffed, lines joined with "\n". */
+  data?: string;
+}
+
+export interface ControlReply {
+  status: number;
+  lines: ControlReplyLine[];
+}
+
+export interface ControlReplyLimits {
+  /** Longest line accepted, CRLF excluded. Default 64 KiB. */
+  maxLineBytes?: number;
+  /** Largest reply accepted, all its lines and line ends included. Default 4 MiB. */
+  maxReplyBytes?: number;
+}
+
+const CRLF = Buffer.from('\r\n');
+
+export class ControlReplyParser {
+  readonly #maxLineBytes: number;
+  readonly #maxReplyBytes: number;
+  #buffered: Buffer = Buffer.alloc(0);
+  #failure: NetcryptError | undefined;
+  #status = 0;
+  #lines: ControlReplyLine[] = [];
+  #replyBytes = 0;
+  /** The lines of the data block being read, or undefined outside one. */
+  #data: string[] | undefined;
+
+  constructor(limits: ControlReplyLimits = {}) {
+    this.#maxLineBytes = checkLimit(limits.maxLineBytes ?? 64 * 1024, 'maxLineBytes');
+    this.#maxReplyBytes = checkLimit(limits.maxReplyBytes ?? 4 * 1024 * 1024, 'maxReplyBytes');
+  }
+
+  /** True while a reply has begun but not ended, so the peer closing now would cut it short. */
+  get midReply(): boolean {
+    return this.#replyBytes > 0 || this.#buffered.length > 0;
+  }
+
+  /** Feeds bytes; returns the replies they complete, in order. */
+  push(chunk: Uint8Array): ControlReply[] {
+    if (this.#failure) throw this.#failure;
+    try {
+      return this.#consume(chunk);
+    } catch (error) {
+      this.#failure = error as NetcryptError;
+      this.#buffered = Buffer.alloc(0);
+      throw error;
+    }
+  }
+
+  #consume(chunk: Uint8Array): ControlReply[] {
+    const replies: ControlReply[] = [];
+    let buffer = this.#buffered.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.#buffered, chunk]);
+    let end: number;
+    while ((end = buffer.indexOf(CRLF)) !== -1) {
+      if (end > this.#maxLineBytes) throw malformed(`a line exceeds ${this.#maxLineBytes} bytes`);
+      this.#replyBytes += end + 2;
+      if (this.#replyBytes > this.#maxReplyBytes) throw malformed(`a reply exceeds ${this.#maxReplyBytes} bytes`);
+      const reply = this.#line(buffer.subarray(0, end));
+      if (reply) replies.push(reply);
+      buffer = buffer.subarray(end + 2);
+    }
+    // An unterminated line may hold at most the limit plus the CR of its line end.
+    if (buffer.length > this.#maxLineBytes + 1) throw malformed(`a line exceeds ${this.#maxLineBytes} bytes`);
+    if (this.#replyBytes + buffer.length > this.#maxReplyBytes + 1) throw malformed(`a reply exceeds ${this.#maxReplyBytes} bytes`);
+    // Copied so the retained tail does not pin the whole chunk it came from.
+    this.#buffered = Buffer.from(buffer);
+    return replies;
+  }
+
+  #line(line: Buffer): ControlReply | undefined {
+    if (this.#data) {
+      if (line.length === 1 && line[0] === 0x2e) {
+        const current = this.#lines[this.#lines.length - 1];
+        if (current) current.data = this.#data.join('\n');
+        this.#data = undefined;
+      } else {
+        this.#data.push(text(line[0] === 0x2e ? line.subarray(1) : line));
+      }
+      return undefined;
+    }
+
+    if (line.length < 4 || !isDigit(line[0]) || !isDigit(line[1]) || !isDigit(line[2])) {
+      throw malformed('a line does not start with a three-digit status code');
+    }
+    const status = Number(line.subarray(0, 3).toString('latin1'));
+    if (this.#lines.length > 0 && status !== this.#status) {
+      throw malformed(`status code changed from ${this.#status} to ${status} within one reply`);
+    }
+    this.#status = status;
+    const separator = line[3];
+    const replyLine: ControlReplyLine = { text: text(line.subarray(4)) };
+    this.#lines.push(replyLine);
+    if (separator === 0x2d /* - */) return undefined;
+    if (separator === 0x2b /* + */) {
+      this.#data = [];
+      return undefined;
+    }
+    if (separator !== 0x20 /* SP */) throw malformed('a status code is followed by neither "-", "+" nor a space');
+
+    const reply = { status, lines: this.#lines };
+    this.#lines = [];
+    this.#replyBytes = 0;
+    return reply;
+  }
+}
+
+/**
+ * Splits reply text into positional words and KEY=VALUE pairs, where VALUE
+ * may be a QuotedString: `AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="/x y"`.
+ * Quoted values are decoded as control-spec §2.1.1 advises, accepting Tor's
+ * C-style escapes (\n, \t, \r, octal) as well as plain backslash escapes.
+ */
+export function parseReplyArguments(line: string): { words: string[]; values: Map<string, string> } {
+  const words: string[] = [];
+  const values = new Map<string, string>();
+  let at = 0;
+  while (at < line.length) {
+    if (line[at] === ' ') {
+      at++;
+      continue;
+    }
+    const equals = line.indexOf('=', at);
+    const space = line.indexOf(' ', at);
+    const tokenEnd = space === -1 ? line.length : space;
+    if (equals === -1 || equals > tokenEnd) {
+      words.push(line.slice(at, tokenEnd));
+      at = tokenEnd;
+      continue;
+    }
+    const key = line.slice(at, equals);
+    if (line[equals + 1] === '"') {
+      const [value, next] = quotedString(line, equals + 1);
+      values.set(key, value);
+      at = next;
+    } else {
+      values.set(key, line.slice(equals + 1, tokenEnd));
+      at = tokenEnd;
+    }
+  }
+  return { words, values };
+}
+
+/** Decodes the QuotedString starting at `line[start]`; returns it and the index after its closing quote. */
+function quotedString(line: string, start: number): [string, number] {
+  const bytes: number[] = [];
+  let at = start + 1;
+  while (at < line.length) {
+    const char = line[at] as string;
+    if (char === '"') return [Buffer.from(bytes).toString('utf8'), at + 1];
+    if (char !== '\\') {
+      bytes.push(...Buffer.from(char, 'utf8'));
+      at++;
+      continue;
+    }
+    const escaped = line[at + 1];
+    if (escaped === undefined) break;
+    const octal = /^[0-7]{1,3}/.exec(line.slice(at + 1, at + 4))?.[0];
+    if (octal !== undefined && Number.parseInt(octal, 8) <= 0xff) {
+      bytes.push(Number.parseInt(octal, 8));
+      at += 1 + octal.length;
+      continue;
+    }
+    const named = C_ESCAPES.get(escaped);
+    bytes.push(...(named === undefined ? Buffer.from(escaped, 'utf8') : [named]));
+    at += 2;
+  }
+  throw malformed('a quoted string is not terminated');
+}
+
+const C_ESCAPES = new Map([
+  ['n', 0x0a],
+  ['t', 0x09],
+  ['r', 0x0d],
+]);
+
+function checkLimit(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 4) throw invalidArgument(`${name} must be an integer of at least 4`);
+  return value;
+}
+
+function isDigit(byte: number | undefined): boolean {
+  return byte !== undefined && byte >= 0x30 && byte <= 0x39;
+}
+
+function text(bytes: Buffer): string {
+  return bytes.toString('utf8');
+}
+
+function malformed(reason: string): NetcryptError {
+  return new NetcryptError(ErrorCode.TOR_CONTROL, `malformed reply from the Tor control port: ${reason}`);
+}

@@ -1,0 +1,107 @@
+/**
+ * Framing: every netcrypt/1 message travels as a 4-byte big-endian length
+ * followed by that many bytes. The decoder is an explicit two-state machine
+ * (header, body) that checks the announced length against its maximum as
+ * soon as the four header bytes are in — before any buffer is allocated —
+ * so a 0xFFFFFFFF prefix costs the receiver nothing.
+ */
+
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+
+export const FRAME_HEADER_BYTES = 4;
+/** The format cannot express more than this. */
+export const FRAME_LENGTH_LIMIT = 0xffffffff;
+
+export function frameHeader(length: number): Buffer {
+  if (!Number.isInteger(length) || length < 0 || length > FRAME_LENGTH_LIMIT) throw invalidArgument('frame length out of range');
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32BE(length, 0);
+  return header;
+}
+
+export function encodeFrame(payload: Uint8Array): Buffer {
+  return Buffer.concat([frameHeader(payload.length), payload]);
+}
+
+export class FrameDecoder {
+  #state: 'header' | 'body' = 'header';
+  /** Bytes received but not yet part of a returned frame. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #bodyLength = 0;
+  #maxFrameBytes: number;
+
+  constructor(maxFrameBytes: number) {
+    this.#maxFrameBytes = checkMax(maxFrameBytes);
+  }
+
+  /** The limit applies from the next header on; the handshake raises it once records start. */
+  set maxFrameBytes(value: number) {
+    this.#maxFrameBytes = checkMax(value);
+  }
+
+  get maxFrameBytes(): number {
+    return this.#maxFrameBytes;
+  }
+
+  /** Bytes buffered towards an incomplete frame (0 at a frame boundary). */
+  get bufferedBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /** Buffers bytes from the socket; call next() to take the frames they complete. */
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+  }
+
+  /**
+   * The next complete frame, or undefined until more bytes arrive. One at a
+   * time, so a caller can change the limit between frames (the handshake
+   * raises it once records start). Throws ERR_FRAME_TOO_LARGE on an oversize header.
+   */
+  next(): Buffer | undefined {
+    if (this.#state === 'header') {
+      if (this.#pendingBytes < FRAME_HEADER_BYTES) return undefined;
+      const length = this.#take(FRAME_HEADER_BYTES).readUInt32BE(0);
+      if (length > this.#maxFrameBytes) {
+        throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer announced a ${length}-byte frame; the limit is ${this.#maxFrameBytes}`);
+      }
+      this.#bodyLength = length;
+      this.#state = 'body';
+    }
+    if (this.#pendingBytes < this.#bodyLength) return undefined;
+    this.#state = 'header';
+    return this.#take(this.#bodyLength);
+  }
+
+  /** Removes `n` buffered bytes; a view when they lie in one chunk, one bounded copy otherwise. */
+  #take(n: number): Buffer {
+    const first = this.#pending[0];
+    if (first !== undefined && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.#pending.shift();
+      else this.#pending[0] = first.subarray(n);
+      this.#pendingBytes -= n;
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#pending[0]!;
+      const used = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, used);
+      filled += used;
+      if (used === chunk.length) this.#pending.shift();
+      else this.#pending[0] = chunk.subarray(used);
+    }
+    this.#pendingBytes -= n;
+    return out;
+  }
+}
+
+function checkMax(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > FRAME_LENGTH_LIMIT) throw invalidArgument('maxFrameBytes out of range');
+  return value;
+}
