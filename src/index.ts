@@ -22,6 +22,17 @@ export {
   connect,
   createServer,
   secureSocket,
-} from './channel/connect.ts';
+} from './protocol/connect.ts';
 export { sealTo, openWith, type EnvelopeOptions } from './envelope/sealed-message.ts';
 export { ServerProtocol, ClientProtocol, type ProtocolOptions } from './protocol/seed-protocol.ts';
+export {
+  enableTor,
+  type TorClient,
+  type TorOptions,
+  type TorConnectOptions,
+  hostOnionService,
+  type OnionService,
+  type OnionServiceOptions,
+  isValidOnionAddress,
+  TorControl,
+} from './tor/index.ts';

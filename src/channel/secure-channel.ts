@@ -86,6 +86,11 @@ function toBytes(data: Uint8Array | string): Uint8Array {
   throw invalidArgument('data must be a Buffer, Uint8Array or string');
 }
 
+/** Anything thrown below us that is not already a NetcryptError is a bug or a peer we cannot parse. */
+function asNetcryptError(error: unknown): NetcryptError {
+  return error instanceof NetcryptError ? error : new NetcryptError(ErrorCode.PROTOCOL, String(error), { cause: error });
+}
+
 function lostConnection(cause?: unknown): NetcryptError {
   return new NetcryptError(ErrorCode.TRUNCATED, 'connection ended without an authenticated close', { cause });
 }
@@ -159,6 +164,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onSocketError);
     socket.on('close', this.#onSocketClose);
+    // A socket handed over paused (e.g. by the SOCKS dialer, holding early bytes) must flow now.
+    socket.resume();
     this.#write(this.#handshake.start());
   }
 
@@ -286,7 +293,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       this.#decoder.push(chunk);
       for (let frame = this.#decoder.next(); frame && !this.#finished; frame = this.#decoder.next()) this.#onFrame(frame);
     } catch (error) {
-      this.destroy(error instanceof NetcryptError ? error : new NetcryptError(ErrorCode.PROTOCOL, String(error), { cause: error }));
+      this.destroy(asNetcryptError(error));
     }
   };
 
@@ -350,7 +357,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     try {
       this.#write(this.#handshake.acceptPeer());
     } catch (error) {
-      this.destroy(error as NetcryptError);
+      this.destroy(asNetcryptError(error));
     }
   }
 

@@ -5,7 +5,7 @@
  */
 
 import { type KeyObject, constants, createHash, privateDecrypt, publicEncrypt } from 'node:crypto';
-import { authError, invalidArgument } from '../errors.ts';
+import { ErrorCode, NetcryptError, authError, invalidArgument } from '../errors.ts';
 
 const HASH_BYTES = 32;
 
@@ -18,11 +18,16 @@ export function wrapSecret(publicKey: KeyObject, secret: Uint8Array, label: Uint
   const k = modulusBytes(publicKey, 'public');
   const maxSecret = k - 2 * HASH_BYTES - 2;
   if (secret.length > maxSecret) throw invalidArgument(`an OAEP secret for a ${k * 8}-bit key is at most ${maxSecret} bytes, not ${secret.length}`);
-  if (seed === undefined) {
-    return publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label }, secret);
+  if (seed !== undefined && seed.length !== HASH_BYTES) throw invalidArgument(`an OAEP seed is ${HASH_BYTES} bytes, not ${seed.length}`);
+  try {
+    if (seed === undefined) {
+      return publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label }, secret);
+    }
+    return publicEncrypt({ key: publicKey, padding: constants.RSA_NO_PADDING }, emeOaepEncode(k, secret, label, seed));
+  } catch (error) {
+    // A well-formed key whose modulus is not a valid RSA modulus (e.g. even) fails only here.
+    throw new NetcryptError(ErrorCode.BAD_KEY, 'the RSA public key cannot encrypt (invalid modulus)', { cause: error });
   }
-  if (seed.length !== HASH_BYTES) throw invalidArgument(`an OAEP seed is ${HASH_BYTES} bytes, not ${seed.length}`);
-  return publicEncrypt({ key: publicKey, padding: constants.RSA_NO_PADDING }, emeOaepEncode(k, secret, label, seed));
 }
 
 /** Every failure, whatever its cause, is the same ERR_AUTH, so a peer learns nothing from which check failed. */

@@ -29,6 +29,7 @@ import {
   identityFromPrivateKey,
   publicKeyPem,
 } from '../keys/identity.ts';
+import { type TorClient, type TorOptions, enableTor } from '../tor/tor-client.ts';
 import type { Role } from '../wire/handshake-messages.ts';
 
 export interface ProtocolOptions {
@@ -126,6 +127,16 @@ abstract class SeedProtocol {
   /** Receives and decrypts one message. Every failure rejects with a NetcryptError. */
   async recvCryptoStream(socket: Socket): Promise<Buffer> {
     return (await this.#readyChannel(socket)).receive();
+  }
+
+  /**
+   * Returns a dialler through Tor's SOCKS5 port (default 127.0.0.1:9050;
+   * Tor Browser uses 9150): `await protocol.enableTor().connect(port, host)`
+   * gives a socket for publicKeyExchange() and the rest. Unlike the original,
+   * nothing process-wide changes: other sockets stay direct.
+   */
+  enableTor(options?: TorOptions): TorClient {
+    return enableTor(options);
   }
 
   /** The channel behind a socket, for the modern API (streams, iteration, files). */

@@ -111,14 +111,14 @@ export class TorControl {
    * aborted closes the connection: its late reply would be taken for the
    * next command's.
    */
-  command(line: string, options: CommandOptions = {}): Promise<ControlReply> {
+  async command(line: string, options: CommandOptions = {}): Promise<ControlReply> {
     const timeoutMs = checkTimeout(options.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS);
     const keyword = line.split(' ', 1)[0] ?? line;
     return withDeadline(() => this.#connection.command(line), {
       what: `the Tor control command ${keyword}`,
       timeoutMs,
       signal: options.signal,
-      onCancel: () => this.#connection.destroy(),
+      onCancel: () => this.#connection.destroy(`the command ${keyword} timed out or was aborted`),
     });
   }
 
@@ -186,8 +186,9 @@ class ControlConnection {
     });
   }
 
-  destroy(): void {
-    this.#socket.destroy();
+  /** Closes at once; commands waiting for replies, and any sent later, fail with `reason`. */
+  destroy(reason: string): void {
+    this.#fail(new NetcryptError(ErrorCode.TOR_CONTROL, `the connection to the ${this.#name} was closed: ${reason}`));
   }
 
   close(): Promise<void> {

@@ -104,6 +104,8 @@ export class ControlReplyParser {
     if (line.length < 4 || !isDigit(line[0]) || !isDigit(line[1]) || !isDigit(line[2])) {
       throw malformed('a line does not start with a three-digit status code');
     }
+    // Tor ends every line with CRLF; a lone LF would silently merge two lines into one.
+    if (line.includes(0x0a)) throw malformed('a line contains a bare LF');
     const status = Number(line.subarray(0, 3).toString('latin1'));
     if (this.#lines.length > 0 && status !== this.#status) {
       throw malformed(`status code changed from ${this.#status} to ${status} within one reply`);

@@ -15,7 +15,7 @@ export interface DeadlineOptions {
 }
 
 /** setTimeout silently fires at once for delays above 2^31-1 ms, so larger values are refused. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export function checkTimeout(timeoutMs: number, name = 'timeoutMs'): number {
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) {

@@ -14,7 +14,7 @@ import net from 'node:net';
 import { domainToASCII } from 'node:url';
 import { SocksClient } from 'socks';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
-import { checkTimeout, withDeadline } from './deadline.ts';
+import { MAX_TIMEOUT_MS, checkTimeout, withDeadline } from './deadline.ts';
 
 export interface SocksProxyOptions {
   /** Default `127.0.0.1`. */
@@ -88,9 +88,8 @@ export function checkPort(port: number, name: string): number {
 /**
  * Opens a connection to `host:port` through the SOCKS5 proxy.
  *
- * Attach your reader (`on('data')`, `pipe`, …) in the same tick the promise
- * resolves, as with any socket from `socks`: bytes the destination sent
- * together with the proxy's reply are handed over on the next event-loop turn.
+ * The socket comes back paused with every byte the destination has sent
+ * still readable, so a reader may attach at any later time.
  */
 export async function dialThroughSocks(options: SocksDialOptions): Promise<net.Socket> {
   const destination = { host: destinationHost(options.host), port: checkPort(options.port, 'port') };
@@ -112,8 +111,8 @@ export async function dialThroughSocks(options: SocksDialOptions): Promise<net.S
             command: 'connect',
             destination,
             existing_socket: socket,
-            // Ours is the deadline that counts; this one only has to come later.
-            timeout: timeoutMs + 1000,
+            // Ours is the deadline that counts; this one only has to come later (and was set later).
+            timeout: Math.min(timeoutMs + 1000, MAX_TIMEOUT_MS),
           });
         } catch (error) {
           throw handshakeError(replyTap.bytes(), error, proxyName, target);
@@ -121,6 +120,7 @@ export async function dialThroughSocks(options: SocksDialOptions): Promise<net.S
       },
       { what: `connecting to ${target} through the ${proxyName}`, timeoutMs, signal: options.signal, onCancel: () => socket.destroy() },
     );
+    await holdEarlyBytes(socket);
     return socket;
   } catch (error) {
     socket.destroy();
@@ -128,6 +128,21 @@ export async function dialThroughSocks(options: SocksDialOptions): Promise<net.S
   } finally {
     replyTap.stop();
   }
+}
+
+/**
+ * `socks` re-emits bytes that arrived with its reply on the next event-loop
+ * turn and then resumes the socket: with no reader attached yet they would
+ * be lost. Catch them, pause, and put them back at the front of the stream.
+ */
+async function holdEarlyBytes(socket: net.Socket): Promise<void> {
+  const early: Buffer[] = [];
+  const onData = (chunk: Buffer): void => void early.push(chunk);
+  socket.on('data', onData);
+  await new Promise((resolve) => setImmediate(resolve));
+  socket.off('data', onData);
+  socket.pause();
+  if (early.length > 0) socket.unshift(Buffer.concat(early));
 }
 
 function isSocksCredential(value: unknown): value is string {

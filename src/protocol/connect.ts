@@ -1,6 +1,7 @@
 /**
  * The modern API: connect() and createServer() hand out SecureChannels
  * whose handshake is complete and whose peer passed the trust options.
+ * connect() can dial through Tor (or any SOCKS5 proxy).
  */
 
 import net from 'node:net';
@@ -9,9 +10,10 @@ import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { type Identity, generateIdentity } from '../keys/identity.ts';
 import type { Role } from '../wire/handshake-messages.ts';
-import { SecureChannel } from './secure-channel.ts';
-import { abortError } from './socket-waits.ts';
-import { type TrustOptions, buildVerifier } from './trust.ts';
+import { SecureChannel } from '../channel/secure-channel.ts';
+import { abortError } from '../channel/socket-waits.ts';
+import { type TrustOptions, buildVerifier } from '../channel/trust.ts';
+import { type TorOptions, enableTor } from '../tor/tor-client.ts';
 
 export interface ChannelOptions extends TrustOptions {
   /** This side's long-term key. Without one, a fresh 3072-bit key is generated (slow: supply one). */
@@ -29,23 +31,35 @@ export interface ConnectOptions extends ChannelOptions {
   port: number;
   /** TCP connect deadline (default 10 s). */
   connectTimeoutMs?: number;
-  /** Use an already-connected socket instead of dialling (e.g. one from a SOCKS proxy). */
+  /** Use an already-connected socket instead of dialling. */
   socket?: net.Socket;
+  /**
+   * Dial through Tor's SOCKS5 port (default 127.0.0.1:9050): the host name
+   * goes to Tor unresolved, so .onion works and DNS does not leak.
+   */
+  tor?: boolean | TorOptions;
 }
 
 /** Runs the handshake on a connected socket. The channel owns the socket from here on. */
 export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}): Promise<SecureChannel> {
-  if (options.signal?.aborted) {
-    socket.destroy();
-    throw abortError(options.signal);
-  }
-  let identity: Identity;
-  let backend: Backend;
+  let resolved: [Identity, Backend];
   try {
-    [identity, backend] = await Promise.all([options.identity ?? generateIdentity(), resolveBackend(options.backend)]);
+    resolved = await resolveIdentityAndBackend(options);
   } catch (error) {
     socket.destroy();
     throw error;
+  }
+  return handshake(socket, role, options, resolved);
+}
+
+function resolveIdentityAndBackend(options: ChannelOptions): Promise<[Identity, Backend]> {
+  return Promise.all([options.identity ?? generateIdentity(), resolveBackend(options.backend)]);
+}
+
+async function handshake(socket: net.Socket, role: Role, options: ChannelOptions, [identity, backend]: [Identity, Backend]): Promise<SecureChannel> {
+  if (options.signal?.aborted) {
+    socket.destroy();
+    throw abortError(options.signal);
   }
   const channel = new SecureChannel(socket, {
     role,
@@ -84,8 +98,15 @@ function dial(host: string, port: number, timeoutMs: number, signal?: AbortSigna
 export async function connect(options: ConnectOptions): Promise<SecureChannel> {
   if (!options || (options.socket === undefined && !Number.isInteger(options.port))) throw invalidArgument('connect() needs a port');
   const host = options.host ?? '127.0.0.1';
-  const socket = options.socket ?? (await dial(host, options.port, options.connectTimeoutMs ?? 10_000, options.signal));
-  return secureSocket(socket, 'client', { ...options, peerId: options.peerId ?? `${host}:${options.port}` });
+  // Resolved before dialling: a server may speak as soon as the connection is up.
+  const resolved = await resolveIdentityAndBackend(options);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const socket =
+    options.socket ??
+    (options.tor
+      ? await enableTor(options.tor === true ? {} : options.tor).connect(options.port, host, { signal: options.signal, timeoutMs: connectTimeoutMs })
+      : await dial(host, options.port, connectTimeoutMs, options.signal));
+  return handshake(socket, 'client', { ...options, peerId: options.peerId ?? `${host}:${options.port}` }, resolved);
 }
 
 export interface ServerOptions extends ChannelOptions {

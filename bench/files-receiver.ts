@@ -1,0 +1,34 @@
+/**
+ * Receiving process of bench/files.ts: listens on loopback, receives one
+ * file into the given folder, and prints its measurements as JSON.
+ *
+ *   node --import tsx bench/files-receiver.ts <backend> <folder>
+ *
+ * The first stdout line is { port, fingerprint } for the sender.
+ */
+
+import type { AddressInfo } from 'node:net';
+import { receiveFile } from '../src/files/index.ts';
+import { generateIdentity } from '../src/keys/identity.ts';
+import { createServer } from '../src/protocol/connect.ts';
+
+const [backend, dir] = process.argv.slice(2) as [string, string];
+const identity = await generateIdentity({ modulusLength: 2048 });
+
+const server = createServer({ identity, backend: backend as 'native' }, async (channel) => {
+  server.close();
+  // Claim the file lanes, then tell the sender to go: a file message that
+  // arrived before receiveFile() would find no one there (see docs/FILES.md).
+  const received = receiveFile(channel, { dir });
+  await channel.send('ready');
+  const cpu = process.cpuUsage();
+  const file = await received;
+  const used = process.cpuUsage(cpu);
+  await channel.close();
+  process.stdout.write(
+    `${JSON.stringify({ cpuSeconds: (used.user + used.system) / 1e6, maxRssKiB: process.resourceUsage().maxRSS, sha256: file.sha256 })}\n`,
+  );
+});
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port, fingerprint: identity.fingerprint })}\n`);
+});

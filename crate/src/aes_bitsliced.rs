@@ -1,0 +1,343 @@
+//! Bitsliced AES-256 decryption of 8 blocks at once, for CBC decryption
+//! (whose blocks are independent). In the style of Käsper and Schwabe
+//! (CHES 2009): vector `q[b]` holds bit `b` of all 128 state bytes; byte
+//! `4r + c` of a vector is row r, column c of the state (row-major, so row
+//! rotations are 32-bit lane rotations), and bit `k` of it is block k.
+//! Everything is AND/OR/XOR and fixed permutations: no data-dependent access.
+
+use crate::simd::V128;
+
+/// Bits of 8 blocks: `q[b]` holds bit `b` of every byte.
+type Planes = [V128; 8];
+
+/// Row-major byte order of a column-major AES block (an involution).
+const TRANSPOSE_4X4: [u8; 16] = [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15];
+
+/// InvShiftRows on the row-major layout: row r moves right by r columns.
+const INV_SHIFT_ROWS: [u8; 16] = {
+    let mut t = [0u8; 16];
+    let mut n = 0;
+    while n < 16 {
+        let (r, c) = (n / 4, n % 4);
+        t[n] = (4 * r + (c + 4 - r) % 4) as u8;
+        n += 1;
+    }
+    t
+};
+
+/// Exchanges the bits selected by `mask` in `b` with those `n` places higher in `a`.
+#[inline(always)]
+fn swap_move(a: &mut V128, b: &mut V128, n: u32, mask: u8) {
+    let t = a.shr64(n).xor(*b).and(V128::splat(mask));
+    *b = b.xor(t);
+    *a = a.xor(t.shl64(n));
+}
+
+/// Transposes each 8×8 bit matrix formed by byte j of the 8 vectors (its own inverse).
+#[inline(always)]
+fn transpose_bits(q: &mut Planes) {
+    let [q0, q1, q2, q3, q4, q5, q6, q7] = q;
+    swap_move(q0, q1, 1, 0x55);
+    swap_move(q2, q3, 1, 0x55);
+    swap_move(q4, q5, 1, 0x55);
+    swap_move(q6, q7, 1, 0x55);
+    swap_move(q0, q2, 2, 0x33);
+    swap_move(q1, q3, 2, 0x33);
+    swap_move(q4, q6, 2, 0x33);
+    swap_move(q5, q7, 2, 0x33);
+    swap_move(q0, q4, 4, 0x0f);
+    swap_move(q1, q5, 4, 0x0f);
+    swap_move(q2, q6, 4, 0x0f);
+    swap_move(q3, q7, 4, 0x0f);
+}
+
+/// The inverse S-box on all 128 bytes: the depth-16 circuit of Boyar and
+/// Peralta ("A depth-16 circuit for the AES S-box", 2011, inverse variant).
+/// Its input negations are dropped: they amount to XORing 0x63 into the input,
+/// which the decryption key schedule does instead.
+#[inline(always)]
+fn inv_sub_bytes(q: &mut Planes) {
+    let (u0, u1, u2, u3) = (q[7], q[6], q[5], q[4]);
+    let (u4, u5, u6, u7) = (q[3], q[2], q[1], q[0]);
+
+    // Top linear layer.
+    let t23 = u0.xor(u3);
+    let t22 = u1.xor(u3);
+    let t2 = u0.xor(u1);
+    let t1 = u3.xor(u4);
+    let t24 = u4.xor(u7);
+    let r5 = u6.xor(u7);
+    let t8 = u1.xor(t23);
+    let t19 = t22.xor(r5);
+    let t9 = u7.xor(t1);
+    let t10 = t2.xor(t24);
+    let t13 = t2.xor(r5);
+    let t3 = t1.xor(r5);
+    let t25 = u2.xor(t1);
+    let r13 = u1.xor(u6);
+    let t17 = u2.xor(t19);
+    let t20 = t24.xor(r13);
+    let t4 = u4.xor(t8);
+    let r17 = u2.xor(u5);
+    let r18 = u5.xor(u6);
+    let r19 = u2.xor(u4);
+    let d = u0.xor(r17);
+    let t6 = t22.xor(r17);
+    let t16 = r13.xor(r19);
+    let t27 = t1.xor(r18);
+    let t15 = t10.xor(t27);
+    let t14 = t10.xor(r18);
+    let t26 = t3.xor(t16);
+
+    // Shared non-linear middle: inversion in GF(2⁸).
+    let m1 = t13.and(t6);
+    let m6 = t3.and(t16);
+    let m11 = t1.and(t15);
+    let m13 = t4.and(t27).xor(m11);
+    let m15 = t2.and(t10).xor(m11);
+    let m20 = t14.xor(m1).xor(t23.and(t8)).xor(m13);
+    let m21 = t19.and(d).xor(m1).xor(t24).xor(m15);
+    let m22 = t26.xor(m6).xor(t22.and(t9)).xor(m13);
+    let m23 = t20.and(t17).xor(m6).xor(m15).xor(t25);
+    let m25 = m22.and(m20);
+    let m37 = m21.xor(m20.xor(m21).and(m23.xor(m25)));
+    let m38 = m20.xor(m25).xor(m21.or(m20.and(m23)));
+    let m39 = m23.xor(m22.xor(m23).and(m21.xor(m25)));
+    let m40 = m22.xor(m25).xor(m23.or(m21.and(m22)));
+    let m41 = m38.xor(m40);
+    let m42 = m37.xor(m39);
+    let m43 = m37.xor(m38);
+    let m44 = m39.xor(m40);
+    let m45 = m42.xor(m41);
+    let m46 = m44.and(t6);
+    let m47 = m40.and(t8);
+    let m48 = m39.and(d);
+    let m49 = m43.and(t16);
+    let m50 = m38.and(t9);
+    let m51 = m37.and(t17);
+    let m52 = m42.and(t15);
+    let m53 = m45.and(t27);
+    let m54 = m41.and(t10);
+    let m55 = m44.and(t13);
+    let m56 = m40.and(t23);
+    let m57 = m39.and(t19);
+    let m58 = m43.and(t3);
+    let m59 = m38.and(t22);
+    let m60 = m37.and(t20);
+    let m61 = m42.and(t1);
+    let m62 = m45.and(t4);
+    let m63 = m41.and(t2);
+
+    // Bottom linear layer.
+    let p0 = m52.xor(m61);
+    let p1 = m58.xor(m59);
+    let p2 = m54.xor(m62);
+    let p3 = m47.xor(m50);
+    let p4 = m48.xor(m56);
+    let p5 = m46.xor(m51);
+    let p6 = m49.xor(m60);
+    let p7 = p0.xor(p1);
+    let p8 = m50.xor(m53);
+    let p9 = m55.xor(m63);
+    let p10 = m57.xor(p4);
+    let p11 = p0.xor(p3);
+    let p12 = m46.xor(m48);
+    let p13 = m49.xor(m51);
+    let p14 = m49.xor(m62);
+    let p15 = m54.xor(m59);
+    let p16 = m57.xor(m61);
+    let p17 = m58.xor(p2);
+    let p18 = m63.xor(p5);
+    let p19 = p2.xor(p3);
+    let p20 = p4.xor(p6);
+    let p22 = p2.xor(p7);
+    let p23 = p7.xor(p8);
+    let p24 = p5.xor(p7);
+    let p25 = p6.xor(p10);
+    let p26 = p9.xor(p11);
+    let p27 = p10.xor(p18);
+    let p28 = p11.xor(p25);
+    let p29 = p15.xor(p20);
+    q[7] = p13.xor(p22);
+    q[6] = p26.xor(p29);
+    q[5] = p17.xor(p28);
+    q[4] = p12.xor(p22);
+    q[3] = p23.xor(p27);
+    q[2] = p19.xor(p24);
+    q[1] = p14.xor(p23);
+    q[0] = p9.xor(p16);
+}
+
+/// InvMixColumns as MixColumns after multiplying each column by {04}x² + {05}
+/// (their product is the inverse polynomial); row rotations are lane rotations.
+#[inline(always)]
+fn inv_mix_columns(q: &mut Planes) {
+    // x + {04}·(x + rot2(x)): multiplying by {04} moves bits up by two and
+    // folds bits 6 and 7 back in through x⁸ = x⁴ + x³ + x + 1.
+    let u: Planes = core::array::from_fn(|b| q[b].xor(q[b].rotate_words_2()));
+    let u67 = u[6].xor(u[7]);
+    let a = [
+        q[0].xor(u[6]),
+        q[1].xor(u67),
+        q[2].xor(u[0]).xor(u[7]),
+        q[3].xor(u[1]).xor(u[6]),
+        q[4].xor(u[2]).xor(u67),
+        q[5].xor(u[3]).xor(u[7]),
+        q[6].xor(u[4]),
+        q[7].xor(u[5]),
+    ];
+    // MixColumns: with t = a + rot1(a), out = {02}·t + rot1(a) + rot2(t).
+    let ra: Planes = core::array::from_fn(|b| a[b].rotate_words_1());
+    let t: Planes = core::array::from_fn(|b| a[b].xor(ra[b]));
+    let xt = [t[7], t[0].xor(t[7]), t[1], t[2].xor(t[7]), t[3].xor(t[7]), t[4], t[5], t[6]];
+    for b in 0..8 {
+        q[b] = xt[b].xor(ra[b]).xor(t[b].rotate_words_2());
+    }
+}
+
+#[inline(always)]
+fn inv_shift_rows(q: &mut Planes, perm: V128) {
+    for v in q.iter_mut() {
+        *v = V128::swizzle(*v, perm);
+    }
+}
+
+#[inline(always)]
+fn add_round_key(q: &mut Planes, rk: &Planes) {
+    for b in 0..8 {
+        q[b] = q[b].xor(rk[b]);
+    }
+}
+
+/// AES-256 decryption round keys, bitsliced (each bit spread over all 8 blocks).
+pub struct DecKey {
+    rk: [Planes; 15],
+}
+
+impl DecKey {
+    pub fn new(round_keys: &[[u8; 16]; 15]) -> DecKey {
+        let mut rk = [[V128::zero(); 8]; 15];
+        for (r, key) in round_keys.iter().enumerate() {
+            // Rounds that feed the S-box carry the 0x63 its circuit leaves out;
+            // InvMixColumns maps an all-0x63 state to itself.
+            let c = if r > 0 { 0x63 } else { 0 };
+            for b in 0..8 {
+                let plane: [u8; 16] = core::array::from_fn(|n| {
+                    let byte = key[TRANSPOSE_4X4[n] as usize] ^ c;
+                    0u8.wrapping_sub(byte >> b & 1)
+                });
+                rk[r][b] = V128::from_bytes(plane);
+            }
+        }
+        DecKey { rk }
+    }
+
+    /// Decrypts 8 blocks (128 bytes) in place, without chaining.
+    #[inline(always)]
+    fn decrypt8(&self, blocks: &mut [u8; 128]) {
+        let to_rows = V128::from_bytes(TRANSPOSE_4X4);
+        let inv_sr = V128::from_bytes(INV_SHIFT_ROWS);
+        let mut q: Planes = core::array::from_fn(|k| {
+            V128::swizzle(V128::load(&blocks[16 * k..]), to_rows)
+        });
+        transpose_bits(&mut q);
+        add_round_key(&mut q, &self.rk[14]);
+        for r in (1..14).rev() {
+            inv_shift_rows(&mut q, inv_sr);
+            inv_sub_bytes(&mut q);
+            add_round_key(&mut q, &self.rk[r]);
+            inv_mix_columns(&mut q);
+        }
+        inv_shift_rows(&mut q, inv_sr);
+        inv_sub_bytes(&mut q);
+        add_round_key(&mut q, &self.rk[0]);
+        transpose_bits(&mut q);
+        for (k, v) in q.iter().enumerate() {
+            V128::swizzle(*v, to_rows).store(&mut blocks[16 * k..]);
+        }
+    }
+
+    /// CBC-decrypts whole blocks of `data` in place.
+    pub fn cbc_decrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
+        let mut prev = *iv;
+        let mut batch = [0u8; 128];
+        for chunk in data.chunks_mut(128) {
+            let n = chunk.len();
+            batch[..n].copy_from_slice(chunk);
+            self.decrypt8(&mut batch);
+            for (k, out) in chunk.chunks_exact_mut(16).enumerate() {
+                let next = V128::load(out);
+                V128::load(&batch[16 * k..]).xor(V128::from_bytes(prev)).store(out);
+                prev = next.to_bytes();
+            }
+        }
+        crate::ct::wipe(&mut batch);
+    }
+}
+
+impl Drop for DecKey {
+    fn drop(&mut self) {
+        crate::ct::wipe(&mut self.rk);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aes_key::RoundKeys;
+
+    #[test]
+    fn transpose_puts_bit_b_of_block_k_in_plane_b_bit_k() {
+        let bytes: [u8; 128] = core::array::from_fn(|n| (n as u8).wrapping_mul(37).wrapping_add(11));
+        let mut q: Planes = core::array::from_fn(|k| V128::load(&bytes[16 * k..]));
+        transpose_bits(&mut q);
+        for b in 0..8 {
+            let plane = q[b].to_bytes();
+            for j in 0..16 {
+                for k in 0..8 {
+                    assert_eq!(plane[j] >> k & 1, bytes[16 * k + j] >> b & 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inv_sub_bytes_inverts_the_sbox() {
+        // 8 blocks = 128 bytes; two batches cover all 256 byte values.
+        for half in 0..2 {
+            let mut bytes: [u8; 128] = core::array::from_fn(|n| (128 * half + n) as u8);
+            let mut q: Planes = core::array::from_fn(|k| V128::load(&bytes[16 * k..]));
+            transpose_bits(&mut q);
+            // The circuit expects its input XORed with 0x63 (see inv_sub_bytes).
+            let c: Planes = core::array::from_fn(|b| V128::splat(0u8.wrapping_sub(0x63 >> b & 1)));
+            add_round_key(&mut q, &c);
+            inv_sub_bytes(&mut q);
+            transpose_bits(&mut q);
+            for (k, v) in q.iter().enumerate() {
+                v.store(&mut bytes[16 * k..]);
+            }
+            for n in 0..128 {
+                let x = (128 * half + n) as u8;
+                assert_eq!(crate::aes_vperm::tests::sbox_reference(bytes[n]), x);
+            }
+        }
+    }
+
+    #[test]
+    fn fips197_c3_decrypt() {
+        let key: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let ct = [
+            0x8e, 0xa2, 0xb7, 0xca, 0x51, 0x67, 0x45, 0xbf, 0xea, 0xfc, 0x49, 0x90, 0x4b, 0x49, 0x60,
+            0x89,
+        ];
+        let pt: [u8; 16] = core::array::from_fn(|i| (i * 0x11) as u8);
+        let dk = DecKey::new(&RoundKeys::expand(&key).0);
+        let mut data = [0u8; 48];
+        let iv = [0u8; 16];
+        for k in 0..3 {
+            data[16 * k..16 * k + 16].copy_from_slice(&ct);
+        }
+        dk.cbc_decrypt(&iv, &mut data);
+        assert_eq!(data[..16], pt);
+    }
+}

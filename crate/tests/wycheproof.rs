@@ -1,0 +1,93 @@
+//! Wycheproof's vectors for the construction and both of its primitives.
+
+mod common;
+
+use common::{load, wycheproof_dir, Json};
+use netcrypt::cbc_hs512::{self, padded_len, TAG_LEN};
+use netcrypt::hmac::HmacSha512;
+
+fn cases<'a>(file: &'a Json, key_size: Option<f64>) -> impl Iterator<Item = &'a Json> {
+    file.get("testGroups")
+        .arr()
+        .iter()
+        .filter(move |g| key_size.map_or(true, |k| g.get("keySize").num() == k))
+        .flat_map(|g| g.get("tests").arr())
+}
+
+fn valid(case: &Json) -> bool {
+    match case.get("result").str() {
+        "valid" => true,
+        "invalid" => false,
+        other => panic!("unexpected result {other:?}"),
+    }
+}
+
+fn id(case: &Json) -> String {
+    format!("tcId {} ({})", case.get("tcId").num(), case.get("comment").str())
+}
+
+#[test]
+fn a256cbc_hs512() {
+    let file = load(wycheproof_dir().join("a256cbc_hs512_test.json"));
+    let mut count = 0;
+    for case in cases(&file, None) {
+        let key: [u8; 64] = case.bytes("key").try_into().unwrap();
+        let iv: [u8; 16] = case.bytes("iv").try_into().unwrap();
+        let (aad, msg) = (case.bytes("aad"), case.bytes("msg"));
+        let mut sealed = [case.bytes("ct"), case.bytes("tag")].concat();
+        if valid(case) {
+            let mut buf = msg.clone();
+            buf.resize(padded_len(msg.len()) + TAG_LEN, 0);
+            let n = cbc_hs512::seal(&key, &iv, &aad, &mut buf, msg.len());
+            assert_eq!(buf[..n], sealed[..], "{}", id(case));
+        }
+        let opened = cbc_hs512::open(&key, &iv, &aad, &mut sealed);
+        if valid(case) {
+            assert_eq!(sealed[..opened.expect(&id(case))], msg[..], "{}", id(case));
+        } else {
+            assert_eq!(opened, None, "{}", id(case));
+        }
+        count += 1;
+    }
+    assert_eq!(count, 94);
+}
+
+#[test]
+fn aes256_cbc_pkcs5() {
+    let file = load(wycheproof_dir().join("aes_cbc_pkcs5_test.json"));
+    let mut count = 0;
+    for case in cases(&file, Some(256.0)) {
+        let key: [u8; 32] = case.bytes("key").try_into().unwrap();
+        let iv: [u8; 16] = case.bytes("iv").try_into().unwrap();
+        let (msg, mut ct) = (case.bytes("msg"), case.bytes("ct"));
+        if valid(case) {
+            let mut buf = msg.clone();
+            buf.resize(padded_len(msg.len()), 0);
+            let n = cbc_hs512::aes256_cbc_encrypt(&key, &iv, &mut buf, msg.len());
+            assert_eq!(buf[..n], ct[..], "{}", id(case));
+            let n = cbc_hs512::aes256_cbc_decrypt(&key, &iv, &mut ct).expect(&id(case));
+            assert_eq!(ct[..n], msg[..], "{}", id(case));
+        } else {
+            assert_eq!(cbc_hs512::aes256_cbc_decrypt(&key, &iv, &mut ct), None, "{}", id(case));
+        }
+        count += 1;
+    }
+    assert_eq!(count, 72);
+}
+
+#[test]
+fn hmac_sha512() {
+    let file = load(wycheproof_dir().join("hmac_sha512_test.json"));
+    let mut count = 0;
+    for group in file.get("testGroups").arr() {
+        let tag_len = group.get("tagSize").num() as usize / 8;
+        for case in group.get("tests").arr() {
+            let mut mac = HmacSha512::new(&case.bytes("key"));
+            mac.update(&case.bytes("msg"));
+            let matches = mac.finalize()[..tag_len] == case.bytes("tag")[..];
+            assert_eq!(matches, valid(case), "{}", id(case));
+            count += 1;
+        }
+    }
+    assert_eq!(count, 174);
+}

@@ -1,0 +1,241 @@
+/**
+ * One FileLanes per channel owns lanes 1 (control) and 2 (content) and
+ * sorts what arrives into two queues: what a sender says goes to this
+ * side's receiving role, what a receiver says to its sending role, so both
+ * peers may send files to each other at once.
+ *
+ * Memory stays bounded whatever the peer does: content is accepted only
+ * within the credit this side's receiver granted (checked on arrival, before
+ * anything is queued), and unanswered messages are capped in number. A peer
+ * that breaks either rule is broken or hostile: the channel is destroyed
+ * with ERR_PROTOCOL.
+ */
+
+import type { SecureChannel } from '../channel/secure-channel.ts';
+import { abortError } from '../channel/socket-waits.ts';
+import { ErrorCode, NetcryptError } from '../errors.ts';
+import {
+  CONTROL_LANE,
+  type ControlMessage,
+  DATA_LANE,
+  type ReceiverMessage,
+  type SenderMessage,
+  decodeControl,
+  encodeControl,
+} from './file-messages.ts';
+
+export type Incoming = SenderMessage | { t: 'chunk'; data: Buffer };
+
+/** More queued messages than an honest peer ever has outstanding (its credit allows a few dozen). */
+const MAX_QUEUED = 4096;
+
+/** Errors that mean the channel is gone (connection lost, peer misbehaved): a partial file is kept for resume. */
+const channelErrors = new WeakSet<NetcryptError>();
+/** Errors the peer reported: they need no report back. */
+const peerErrors = new WeakSet<NetcryptError>();
+
+export function isChannelGone(error: unknown): boolean {
+  return error instanceof NetcryptError && channelErrors.has(error);
+}
+
+export function isFromPeer(error: unknown): boolean {
+  return error instanceof NetcryptError && peerErrors.has(error);
+}
+
+export function peerFailure(who: 'sender' | 'receiver', code: ErrorCode, message: string): NetcryptError {
+  const error = new NetcryptError(code, `${who} reported: ${message}`);
+  peerErrors.add(error);
+  return error;
+}
+
+function protocolError(message: string): NetcryptError {
+  return new NetcryptError(ErrorCode.PROTOCOL, `file transfer: ${message}`);
+}
+
+/** A single-consumer queue: items first, then the failure that ended it. */
+class MessageQueue<T> {
+  readonly #items: T[] = [];
+  #waiter?: { resolve: (item: T) => void; reject: (error: unknown) => void };
+  #error?: NetcryptError;
+
+  push(item: T): void {
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      return waiter.resolve(item);
+    }
+    if (this.#items.length >= MAX_QUEUED) throw protocolError('peer sent too many messages without waiting for answers');
+    this.#items.push(item);
+  }
+
+  fail(error: NetcryptError): void {
+    this.#error ??= error;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.reject(this.#error);
+  }
+
+  next(signal?: AbortSignal): Promise<T> {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    if (this.#error) return Promise.reject(this.#error);
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        this.#waiter = undefined;
+        reject(abortError(signal!));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiter = {
+        resolve: (item) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(item);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+    });
+  }
+}
+
+const lanesOf = new WeakMap<SecureChannel, FileLanes>();
+
+/** The file lanes of `channel`, claimed on first use by either role. */
+export function fileLanes(channel: SecureChannel): FileLanes {
+  let lanes = lanesOf.get(channel);
+  if (!lanes) {
+    lanes = new FileLanes(channel);
+    lanesOf.set(channel, lanes);
+  }
+  return lanes;
+}
+
+export class FileLanes {
+  readonly channel: SecureChannel;
+  /** What the peer's sending role says, and content: read by this side's receiving role. */
+  readonly toReceiver = new MessageQueue<Incoming>();
+  /** What the peer's receiving role says: read by this side's sending role. */
+  readonly toSender = new MessageQueue<ReceiverMessage>();
+  #nextBatchId = 1;
+  /** The newest incoming batch; content is accepted only for it, and only within #credit. */
+  #incomingId = 0;
+  #credit = 0;
+  /** After a failed incoming batch, content still in flight is dropped until the next manifest. */
+  #discarding = false;
+  #sendTurn: Promise<unknown> = Promise.resolve();
+  #receiveTurn: Promise<unknown> = Promise.resolve();
+  #closeError?: NetcryptError;
+
+  constructor(channel: SecureChannel) {
+    this.channel = channel;
+    if (channel.socket.destroyed) this.#onClose(new NetcryptError(ErrorCode.CLOSED, 'channel is closed'));
+    channel.once('close', (error) => this.#onClose(error ?? new NetcryptError(ErrorCode.CLOSED, 'channel closed during a file transfer')));
+    channel.onLane(CONTROL_LANE, (message) => this.#onControl(message));
+    channel.onLane(DATA_LANE, (chunk) => this.#onContent(chunk));
+  }
+
+  #onClose(error: NetcryptError): void {
+    this.#closeError = error;
+    channelErrors.add(error);
+    this.toReceiver.fail(error);
+    this.toSender.fail(error);
+  }
+
+  // Both handlers run inside the channel's record processing: a throw destroys the channel.
+
+  #onControl(bytes: Buffer): void {
+    const message = decodeControl(bytes);
+    switch (message.t) {
+      case 'manifest':
+        if (message.id <= this.#incomingId) throw protocolError('batch ids must increase');
+        this.#incomingId = message.id;
+        this.#credit = 0;
+        this.#discarding = false;
+        return this.toReceiver.push(message);
+      case 'start':
+      case 'end':
+      case 'send-failed':
+        return this.toReceiver.push(message);
+      default:
+        return this.toSender.push(message);
+    }
+  }
+
+  #onContent(chunk: Buffer): void {
+    if (this.#discarding) return;
+    if (chunk.length > this.#credit) throw protocolError('peer sent file content beyond the granted credit');
+    this.#credit -= chunk.length;
+    this.toReceiver.push({ t: 'chunk', data: chunk });
+  }
+
+  // ── for the sending role ──────────────────────────────────────────────
+
+  nextBatchId(): number {
+    return this.#nextBatchId++;
+  }
+
+  /** Runs outgoing batches one at a time. */
+  sendTurn<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#sendTurn.then(work, work);
+    this.#sendTurn = result.catch(() => {});
+    return result;
+  }
+
+  sendContent(chunk: Uint8Array): Promise<void> {
+    return this.#sendOn(DATA_LANE, chunk);
+  }
+
+  // ── for the receiving role ────────────────────────────────────────────
+
+  /** Runs incoming batches one at a time. */
+  receiveTurn<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#receiveTurn.then(work, work);
+    this.#receiveTurn = result.catch(() => {});
+    return result;
+  }
+
+  /** The newest batch announced by the peer; messages of older ones are stale. */
+  get incomingId(): number {
+    return this.#incomingId;
+  }
+
+  /** Sets the content credit for the start of a file of batch `id` (a fresh window, nothing carried over). */
+  openWindow(id: number, bytes: number): void {
+    if (id === this.#incomingId && !this.#discarding) this.#credit = bytes;
+  }
+
+  /** Adds credit as content is written; the caller tells the sender with a `credit` message. */
+  grant(id: number, bytes: number): void {
+    if (id === this.#incomingId && !this.#discarding) this.#credit += bytes;
+  }
+
+  /** Batch `id` failed on this side: content still in flight for it is dropped. */
+  stopContent(id: number): void {
+    if (id !== this.#incomingId) return;
+    this.#discarding = true;
+    this.#credit = 0;
+  }
+
+  // ── both ──────────────────────────────────────────────────────────────
+
+  send(message: ControlMessage): Promise<void> {
+    return this.#sendOn(CONTROL_LANE, encodeControl(message));
+  }
+
+  /** A send that fails because the channel went away fails with the channel's own error, so callers see it as such. */
+  async #sendOn(lane: number, bytes: Uint8Array): Promise<void> {
+    try {
+      await this.channel.sendOnLane(lane, bytes);
+    } catch (error) {
+      throw this.#closeError ?? error;
+    }
+  }
+
+  /** The peer broke the protocol outside a lane handler: end the channel, and return the error to throw. */
+  violation(message: string): NetcryptError {
+    const error = protocolError(message);
+    this.channel.destroy(error);
+    return error;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The receiving side. It never trusts the sender: names are checked and
+ * every conflict found before a byte is written; content is accepted only
+ * within the credit granted (so memory stays flat) and only up to the
+ * declared size; the size and the SHA-256 must match at the end, or the
+ * partial file is removed and the transfer fails with ERR_FILE_INTEGRITY.
+ *
+ * What happens to a partial file: a lost connection keeps it, so the next
+ * transfer of the same name resumes from it once the sender has checked
+ * its hash; every other failure (abort on either side, integrity, a source
+ * that changed, a local I/O error) removes it.
+ */
+
+import { createHash } from 'node:crypto';
+import type { SecureChannel } from '../channel/secure-channel.ts';
+import { ErrorCode, NetcryptError } from '../errors.ts';
+import { hashPrefix } from './file-io.ts';
+import { type FileLanes, type Incoming, fileLanes, isChannelGone, isFromPeer, peerFailure } from './file-lanes.ts';
+import type { SenderMessage } from './file-messages.ts';
+import { displayName } from './file-names.ts';
+import type { FileResult } from './file-sender.ts';
+import {
+  type FileTarget,
+  commitPartial,
+  createDirectories,
+  finishDirectories,
+  openPartial,
+  planTargets,
+  releasePartial,
+  removePartial,
+  writeAt,
+} from './file-target.ts';
+import { type ProgressListener, ProgressMeter } from './progress.ts';
+
+/** Content the sender may have in flight per file: the most this side buffers. */
+const WINDOW_BYTES = 4 * 1024 * 1024;
+
+export interface FileReceiveOptions {
+  /** The folder to save into; it must exist. Default: the current working directory when the call is made. */
+  dir?: string;
+  /** Replace existing files. Default false: an existing name fails the batch with ERR_FILE_EXISTS before anything is written. */
+  overwrite?: boolean;
+  /** Cancels the transfer; the partial file is removed. */
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+/** Receives one file sent with sendFile(). A batch of several entries is refused (use receiveFiles). */
+export async function receiveFile(channel: SecureChannel, options: FileReceiveOptions = {}): Promise<FileResult> {
+  const [file] = await receiveBatch(channel, options, true);
+  return file!;
+}
+
+/** Receives the next batch: a file, several files, or a folder's tree. Resolves with every file, in order. */
+export function receiveFiles(channel: SecureChannel, options: FileReceiveOptions = {}): Promise<FileResult[]> {
+  return receiveBatch(channel, options, false);
+}
+
+/** The seed API's recvFile(socket, fileLocation = ''): an empty folder means the current one. */
+export function recvFile(channel: SecureChannel, dir = '', options: Omit<FileReceiveOptions, 'dir'> = {}): Promise<FileResult> {
+  return receiveFile(channel, { ...options, dir: dir || undefined });
+}
+
+function receiveBatch(channel: SecureChannel, options: FileReceiveOptions, single: boolean): Promise<FileResult[]> {
+  // Claimed now, not when this call's turn comes, so that the peer's first message finds the lanes taken.
+  const lanes = fileLanes(channel);
+  const dir = options.dir ?? process.cwd();
+  return lanes.receiveTurn(async () => {
+    const { signal, overwrite = false } = options;
+    const { id, entries } = await nextManifest(lanes, signal);
+    try {
+      if (single && (entries.length !== 1 || entries[0]!.type !== 'file' || entries[0]!.path.length !== 1)) {
+        throw new NetcryptError(ErrorCode.PROTOCOL, 'expected one file but the peer sent a folder or several files: receive them with receiveFiles()');
+      }
+      const targets = await planTargets(dir, entries, overwrite);
+      await createDirectories(targets);
+      const total = entries.reduce((sum, entry) => sum + (entry.type === 'file' ? entry.size : 0), 0);
+      const meter = new ProgressMeter(total, options.onProgress);
+      const results: FileResult[] = [];
+      for (const [index, target] of targets.entries()) {
+        if ('partialPath' in target) results.push(await receiveContent(lanes, id, index, target, overwrite, meter, signal));
+      }
+      await finishDirectories(targets);
+      await lanes.send({ t: 'done', id });
+      return results;
+    } catch (error) {
+      lanes.stopContent(id);
+      if (!isFromPeer(error) && !isChannelGone(error)) {
+        const code = error instanceof NetcryptError ? error.code : ErrorCode.ABORTED;
+        lanes.send({ t: 'receive-failed', id, code, message: error instanceof Error ? error.message : String(error) }).catch(() => {});
+      }
+      throw error;
+    }
+  });
+}
+
+/**
+ * Waits for the next batch. What is still queued from a batch that failed
+ * on this side (content in flight, its end) came before the new manifest and
+ * is skipped.
+ */
+async function nextManifest(lanes: FileLanes, signal?: AbortSignal): Promise<Extract<SenderMessage, { t: 'manifest' }>> {
+  for (;;) {
+    const event = await lanes.toReceiver.next(signal);
+    if (event.t === 'manifest') return event;
+    if (event.t !== 'chunk' && event.id > lanes.incomingId) throw lanes.violation(`${event.t} before its manifest`);
+  }
+}
+
+/** The next event of batch `id`: content, start or end. */
+async function nextEvent(lanes: FileLanes, id: number, signal?: AbortSignal): Promise<Exclude<Incoming, { t: 'manifest' | 'send-failed' }>> {
+  const event = await lanes.toReceiver.next(signal);
+  if (event.t === 'chunk') return event;
+  if (event.t === 'manifest' || event.id !== id) throw lanes.violation(`${event.t} of another batch in the middle of one`);
+  if (event.t === 'send-failed') throw peerFailure('sender', event.code, event.message);
+  return event;
+}
+
+function integrity(name: string, problem: string): NetcryptError {
+  return new NetcryptError(ErrorCode.FILE_INTEGRITY, `${displayName(name)}: ${problem}`);
+}
+
+async function receiveContent(
+  lanes: FileLanes,
+  id: number,
+  index: number,
+  target: FileTarget,
+  overwrite: boolean,
+  meter: ProgressMeter,
+  signal?: AbortSignal,
+): Promise<FileResult> {
+  const { entry, name } = target;
+  const { handle, length: held } = await openPartial(target);
+  try {
+    // Offer what an earlier attempt left, if it can be a prefix of this file.
+    let hash = createHash('sha256');
+    let offset = held <= entry.size && (await hashPrefix(handle, hash, held, signal)) ? held : 0;
+    if (offset === 0) hash = createHash('sha256');
+    const window = Math.min(WINDOW_BYTES, lanes.channel.maxMessageBytes);
+    lanes.openWindow(id, window);
+    await lanes.send({ t: 'want', id, index, offset, prefix: hash.copy().digest(), credit: window });
+
+    const start = await nextEvent(lanes, id, signal);
+    if (start.t !== 'start' || start.index !== index) throw lanes.violation(`expected the start of entry ${index}, got ${start.t}`);
+    if (start.offset !== offset && start.offset !== 0) throw lanes.violation('sender resumed from an offset that was not offered');
+    if (start.offset === 0 && held > 0) hash = createHash('sha256');
+    offset = start.offset;
+    // A partial longer than what is kept must not leave stale bytes past the new end.
+    if (held > offset) await handle.truncate(offset);
+    meter.startFile(name, entry.size, offset);
+
+    for (let position = offset; ; ) {
+      const event = await nextEvent(lanes, id, signal);
+      if (event.t === 'chunk') {
+        const { data } = event;
+        if (position + data.length > entry.size) throw integrity(name, `the sender sent more than the declared ${entry.size} bytes`);
+        hash.update(data);
+        await writeAt(handle, data, position, target);
+        position += data.length;
+        lanes.grant(id, data.length);
+        await lanes.send({ t: 'credit', id, bytes: data.length });
+        meter.add(data.length);
+        continue;
+      }
+      if (event.t !== 'end' || event.index !== index) throw lanes.violation(`unexpected ${event.t} during a file`);
+      if (position !== entry.size) throw integrity(name, `the sender ended after ${position} of the declared ${entry.size} bytes`);
+      const sha256 = hash.digest();
+      if (!sha256.equals(event.sha256)) throw integrity(name, 'SHA-256 of the content does not match the sender’s');
+      await commitPartial(handle, target, overwrite);
+      meter.finishFile();
+      return { name, path: target.path, size: entry.size, sha256: sha256.toString('hex'), resumedFrom: offset };
+    }
+  } catch (error) {
+    await handle.close();
+    if (!isChannelGone(error)) await removePartial(target);
+    throw error;
+  } finally {
+    releasePartial(target);
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The sending side. A batch (one file, several, or a folder's tree) goes as
+ * one manifest, then the receiver asks for each file in turn and grants
+ * credit; the sender reads the file in chunks only as credit allows, so
+ * memory stays flat whatever the file's size. The SHA-256 of the whole file
+ * follows its content.
+ *
+ * A file is identified when it is listed (device, inode, size, mtime) and
+ * checked again when it is opened and after its last byte is read: any
+ * difference is ERR_FILE_CHANGED, and the receiver discards what it got.
+ */
+
+import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { type FileHandle, open, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { SecureChannel } from '../channel/secure-channel.ts';
+import { abortError } from '../channel/socket-waits.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+import { abortable, hashPrefix, ioError } from './file-io.ts';
+import { type FileLanes, fileLanes, isChannelGone, isFromPeer, peerFailure } from './file-lanes.ts';
+import type { DirectoryEntry, FileEntry, ReceiverMessage } from './file-messages.ts';
+import { checkName, displayName } from './file-names.ts';
+import { type ProgressListener, ProgressMeter } from './progress.ts';
+
+/** Content per lane message; the channel splits it into 64 KiB records. */
+const CHUNK_BYTES = 256 * 1024;
+
+export interface FileSendOptions {
+  /** Cancels the transfer; the receiver removes what it received. */
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+export interface FileResult {
+  /** The name as transferred: a base name, or a '/'-separated path inside a sent folder. */
+  name: string;
+  /** Where the file is on this side: the source sent, or the file received. */
+  path: string;
+  size: number;
+  /** SHA-256 of the whole content, hex. */
+  sha256: string;
+  /** Bytes kept from an earlier, interrupted attempt instead of being sent again (0 if none). */
+  resumedFrom: number;
+}
+
+/** One entry of a batch, with where it is and what it was when listed. */
+export type Source = { entry: FileEntry; path: string; stats: Stats } | { entry: DirectoryEntry };
+
+export function fileSource(path: string, components: string[], stats: Stats): Source {
+  return {
+    entry: { type: 'file', path: components, size: stats.size, mode: stats.mode & 0o7777, mtime: stats.mtimeMs },
+    path,
+    stats,
+  };
+}
+
+/** Lists a file named by the caller. Like cp, a symbolic link named explicitly is followed. */
+async function describeFile(path: string): Promise<Source> {
+  const name = checkName(basename(path));
+  let stats: Stats;
+  try {
+    stats = await stat(path);
+  } catch (error) {
+    throw ioError(error, `read ${displayName(name)}`);
+  }
+  if (stats.isDirectory()) throw new NetcryptError(ErrorCode.FILE_IO, `${displayName(name)} is a folder: send it with sendDirectory()`);
+  if (!stats.isFile()) throw new NetcryptError(ErrorCode.FILE_IO, `${displayName(name)} is not a regular file`);
+  return fileSource(resolve(path), [name], stats);
+}
+
+/** Sends one file under its base name. Resolves once the receiver has it verified and in place. */
+export async function sendFile(channel: SecureChannel, path: string, options: FileSendOptions = {}): Promise<FileResult> {
+  const [result] = await sendBatch(channel, [await describeFile(path)], options);
+  return result!;
+}
+
+/** Sends several files as one batch (received with receiveFiles); base names must differ. */
+export async function sendFiles(channel: SecureChannel, paths: readonly string[], options: FileSendOptions = {}): Promise<FileResult[]> {
+  const sources: Source[] = [];
+  for (const path of paths) sources.push(await describeFile(path));
+  const names = sources.map((source) => source.entry.path[0]!);
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+  if (duplicate !== undefined) throw invalidArgument(`two files are named ${displayName(duplicate)}`);
+  return sendBatch(channel, sources, options);
+}
+
+/** Sends a listed batch: manifest, then each file the receiver asks for, until it says done. */
+export function sendBatch(channel: SecureChannel, sources: Source[], options: FileSendOptions): Promise<FileResult[]> {
+  const lanes = fileLanes(channel);
+  return lanes.sendTurn(async () => {
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal);
+    const id = lanes.nextBatchId();
+    const total = sources.reduce((sum, { entry }) => sum + (entry.type === 'file' ? entry.size : 0), 0);
+    const meter = new ProgressMeter(total, options.onProgress);
+    const results: FileResult[] = [];
+    const sent = new Set<number>();
+    try {
+      await abortable(lanes.send({ t: 'manifest', id, entries: sources.map((source) => source.entry) }), signal);
+      for (;;) {
+        const reply = await nextReply(lanes, id, signal);
+        // Credit for the end of the file just sent arrives after it; it is not needed any more.
+        if (reply.t === 'credit') continue;
+        if (reply.t === 'done') {
+          if (results.length !== sources.filter((source) => source.entry.type === 'file').length) throw lanes.violation('receiver finished early');
+          return results;
+        }
+        const source = reply.t === 'want' ? sources[reply.index] : undefined;
+        if (reply.t !== 'want' || !source || !('stats' in source) || sent.has(reply.index)) throw lanes.violation(`unexpected ${reply.t}`);
+        sent.add(reply.index);
+        results.push(await sendContent(lanes, id, reply, source, meter, signal));
+      }
+    } catch (error) {
+      if (!isFromPeer(error) && !isChannelGone(error)) {
+        const code = error instanceof NetcryptError ? error.code : ErrorCode.ABORTED;
+        lanes.send({ t: 'send-failed', id, code, message: error instanceof Error ? error.message : String(error) }).catch(() => {});
+      }
+      throw error;
+    }
+  });
+}
+
+/** The receiver's next word on batch `id`; answers to earlier, failed batches are stale and skipped. */
+async function nextReply(lanes: FileLanes, id: number, signal?: AbortSignal): Promise<Exclude<ReceiverMessage, { t: 'receive-failed' }>> {
+  for (;;) {
+    const reply = await lanes.toSender.next(signal);
+    if (reply.id < id) continue;
+    if (reply.id > id) throw lanes.violation('answer to a batch not yet sent');
+    if (reply.t === 'receive-failed') throw peerFailure('receiver', reply.code, reply.message);
+    return reply;
+  }
+}
+
+function changed(name: string): NetcryptError {
+  return new NetcryptError(ErrorCode.FILE_CHANGED, `${displayName(name)} changed while it was being sent`);
+}
+
+function checkUnchanged(now: Stats, listed: Stats, name: string): void {
+  if (now.dev !== listed.dev || now.ino !== listed.ino || now.size !== listed.size || now.mtimeMs !== listed.mtimeMs) throw changed(name);
+}
+
+async function sendContent(
+  lanes: FileLanes,
+  id: number,
+  want: Extract<ReceiverMessage, { t: 'want' }>,
+  source: Extract<Source, { path: string }>,
+  meter: ProgressMeter,
+  signal?: AbortSignal,
+): Promise<FileResult> {
+  const { entry } = source;
+  const name = entry.path.join('/');
+  let handle: FileHandle;
+  try {
+    handle = await open(source.path, 'r');
+  } catch (error) {
+    throw ioError(error, `open ${displayName(name)}`);
+  }
+  try {
+    const read = async (buffer: Buffer, position: number): Promise<void> => {
+      try {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead !== buffer.length) throw changed(name);
+      } catch (error) {
+        throw ioError(error, `read ${displayName(name)}`);
+      }
+    };
+    checkUnchanged(await handle.stat(), source.stats, name);
+
+    // Resume only from a prefix the receiver holds byte for byte; anything else starts over.
+    let hash = createHash('sha256');
+    let offset = 0;
+    if (want.offset > 0 && want.offset <= entry.size) {
+      if (!(await hashPrefix(handle, hash, want.offset, signal))) throw changed(name);
+      if (hash.copy().digest().equals(want.prefix)) offset = want.offset;
+      else hash = createHash('sha256');
+    }
+    await lanes.send({ t: 'start', id, index: want.index, offset });
+    meter.startFile(name, entry.size, offset);
+
+    const chunkLimit = Math.min(CHUNK_BYTES, lanes.channel.maxMessageBytes);
+    let credit = want.credit;
+    for (let position = offset; position < entry.size; ) {
+      while (credit === 0) {
+        const reply = await nextReply(lanes, id, signal);
+        if (reply.t !== 'credit') throw lanes.violation(`unexpected ${reply.t} during a file`);
+        credit += reply.bytes;
+      }
+      const chunk = Buffer.allocUnsafe(Math.min(chunkLimit, credit, entry.size - position));
+      await read(chunk, position);
+      hash.update(chunk);
+      await abortable(lanes.sendContent(chunk), signal);
+      credit -= chunk.length;
+      position += chunk.length;
+      meter.add(chunk.length);
+    }
+    checkUnchanged(await handle.stat(), source.stats, name);
+    const sha256 = hash.digest();
+    await lanes.send({ t: 'end', id, index: want.index, sha256 });
+    meter.finishFile();
+    return { name, path: source.path, size: entry.size, sha256: sha256.toString('hex'), resumedFrom: offset };
+  } finally {
+    await handle.close();
+  }
+}

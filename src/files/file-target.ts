@@ -1,0 +1,194 @@
+/**
+ * The receiving side's file system work. Before anything is written, every
+ * entry of a batch is planned: its name checked, its path confined under the
+ * target folder, its parent declared as a folder earlier in the batch, and
+ * what exists there looked at with lstat (a symbolic link is never followed:
+ * where the batch needs a folder, a link is a conflict). Content goes to a
+ * hidden partial file beside the final name, opened with O_NOFOLLOW; once
+ * verified it gets its mode and mtime, is synced, and is moved into place:
+ * with link(2), which refuses an existing name atomically, or with rename(2)
+ * when overwriting was asked for. Nothing incomplete ever has the final name.
+ */
+
+import type { Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import { type FileHandle, chmod, link, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ErrorCode, NetcryptError } from '../errors.ts';
+import { ioError } from './file-io.ts';
+import type { DirectoryEntry, Entry, FileEntry } from './file-messages.ts';
+import { checkRelativePath, confinedPath, displayName, partialName } from './file-names.ts';
+
+export interface FileTarget {
+  entry: FileEntry;
+  /** The '/'-separated name as the sender gave it. */
+  name: string;
+  path: string;
+  partialPath: string;
+}
+
+export interface DirectoryTarget {
+  entry: DirectoryEntry;
+  name: string;
+  path: string;
+  /** False when the folder already exists and is merged into. */
+  create: boolean;
+}
+
+export type Target = FileTarget | DirectoryTarget;
+
+function exists(name: string, what: string): NetcryptError {
+  return new NetcryptError(ErrorCode.FILE_EXISTS, `${displayName(name)} already exists${what}`);
+}
+
+function malformed(message: string): NetcryptError {
+  return new NetcryptError(ErrorCode.PROTOCOL, `file transfer: ${message}`);
+}
+
+async function lstatIfAny(path: string, name: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError(error, `inspect ${displayName(name)}`);
+  }
+}
+
+/** Plans every entry of a batch against `dir`; throws before anything is written if one cannot land safely. */
+export async function planTargets(dir: string, entries: Entry[], overwrite: boolean): Promise<Target[]> {
+  let root: string;
+  let rootStats: Stats;
+  try {
+    root = await realpath(dir);
+    rootStats = await stat(root);
+  } catch (error) {
+    throw ioError(error, 'use the target folder');
+  }
+  if (!rootStats.isDirectory()) throw new NetcryptError(ErrorCode.FILE_IO, 'cannot use the target folder: not a folder');
+  const declared = new Map<string, Entry['type']>();
+  const targets: Target[] = [];
+  for (const entry of entries) {
+    const name = checkRelativePath(entry.path);
+    if (declared.has(name)) throw malformed(`${displayName(name)} is listed twice`);
+    if (entry.path.length > 1 && declared.get(entry.path.slice(0, -1).join('/')) !== 'dir') {
+      throw malformed(`${displayName(name)} is listed before its folder`);
+    }
+    declared.set(name, entry.type);
+    const path = confinedPath(root, entry.path);
+    const existing = await lstatIfAny(path, name);
+    if (entry.type === 'dir') {
+      if (existing && !existing.isDirectory()) throw exists(name, ' and is not a folder (symbolic links are never followed)');
+      targets.push({ entry, name, path, create: !existing });
+    } else {
+      if (existing && !overwrite) throw exists(name, '');
+      if (existing?.isDirectory()) throw exists(name, ' as a folder');
+      targets.push({ entry, name, path, partialPath: join(dirname(path), partialName(entry.path.at(-1)!)) });
+    }
+  }
+  return targets;
+}
+
+/** Creates the batch's new folders, owner-only until their files are in. */
+export async function createDirectories(targets: Target[]): Promise<void> {
+  for (const target of targets) {
+    if (!('create' in target) || !target.create) continue;
+    try {
+      await mkdir(target.path, { mode: 0o700 });
+    } catch (error) {
+      throw ioError(error, `create folder ${displayName(target.name)}`);
+    }
+  }
+}
+
+/** Gives created folders their final mode, deepest first: a read-only folder would have refused its files. */
+export async function finishDirectories(targets: Target[]): Promise<void> {
+  for (const target of [...targets].reverse()) {
+    if (!('create' in target) || !target.create) continue;
+    try {
+      await chmod(target.path, target.entry.mode & 0o777);
+    } catch (error) {
+      throw ioError(error, `set the mode of ${displayName(target.name)}`);
+    }
+  }
+}
+
+/**
+ * Partial files being written by this process. Two transfers of one name
+ * into one folder at once would interleave their bytes in one partial file
+ * while each hashes only what it received; the second is refused instead.
+ */
+const claimed = new Set<string>();
+
+/**
+ * Opens (or creates, 0600) the partial file and claims it until released.
+ * O_NOFOLLOW refuses a planted symbolic link; O_NONBLOCK keeps a planted
+ * FIFO from hanging the open.
+ */
+export async function openPartial(target: FileTarget): Promise<{ handle: FileHandle; length: number }> {
+  if (claimed.has(target.partialPath)) throw exists(target.name, ' as a transfer in progress');
+  claimed.add(target.partialPath);
+  const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(target.partialPath, flags, 0o600);
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new NetcryptError(ErrorCode.FILE_IO, `the partial file of ${displayName(target.name)} is not a regular file`);
+    return { handle, length: stats.size };
+  } catch (error) {
+    await handle?.close();
+    releasePartial(target);
+    throw ioError(error, `write ${displayName(target.name)}`);
+  }
+}
+
+export function releasePartial(target: FileTarget): void {
+  claimed.delete(target.partialPath);
+}
+
+export async function writeAt(handle: FileHandle, data: Buffer, position: number, target: FileTarget): Promise<void> {
+  try {
+    for (let done = 0; done < data.length; ) {
+      const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+  } catch (error) {
+    throw ioError(error, `write ${displayName(target.name)}`);
+  }
+}
+
+/** Applies mode and mtime, syncs, closes, and moves the verified partial file to its final name. */
+export async function commitPartial(handle: FileHandle, target: FileTarget, overwrite: boolean): Promise<void> {
+  const { entry, name } = target;
+  try {
+    // Only permission bits: setuid, setgid and sticky from a peer are never applied.
+    await handle.chmod(entry.mode & 0o777);
+    await handle.utimes(Date.now() / 1000, entry.mtime / 1000);
+    await handle.sync();
+    await handle.close();
+    if (overwrite) {
+      await rename(target.partialPath, target.path);
+    } else {
+      await link(target.partialPath, target.path);
+      await unlink(target.partialPath);
+    }
+    await syncFolder(dirname(target.path));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw exists(name, ' (it appeared during the transfer)');
+    throw ioError(error, `save ${displayName(name)}`);
+  }
+}
+
+/** Makes the rename durable. Windows cannot open a folder; NTFS journals the rename itself. */
+async function syncFolder(path: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const folder = await open(path, 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+export async function removePartial(target: FileTarget): Promise<void> {
+  await unlink(target.partialPath).catch(() => {});
+}

@@ -1,0 +1,180 @@
+/**
+ * A hostile sender, speaking the file protocol by hand over a real channel,
+ * against the real receiver. Whatever it tries, nothing is written outside
+ * the target folder and nothing unverified appears under a final name.
+ */
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { encode } from '@msgpack/msgpack';
+import { ErrorCode } from '../src/errors.ts';
+import { displayName } from '../src/files/file-names.ts';
+import { receiveFile, receiveFiles } from '../src/files/index.ts';
+import { type Identity, generateIdentity } from '../src/keys/identity.ts';
+import { RawSender, dirEntry, fileEntry } from './helpers/files-hostile.ts';
+import { BAD_NAMES } from './helpers/files-names.ts';
+import { type ChannelPair, Peers, hasCode, listTree, pending, removeDir, tempDir } from './helpers/files-net.ts';
+
+let identity: Identity;
+let peers: Peers;
+let sandbox: string;
+let dir: string;
+before(async () => {
+  identity = await generateIdentity({ modulusLength: 2048 });
+  peers = await Peers.start(identity);
+  sandbox = await tempDir('hostile');
+});
+after(async () => {
+  await peers.close();
+  await removeDir(sandbox);
+});
+
+let folders = 0;
+beforeEach(async () => {
+  // Each test's target folder sits inside a sandbox with a neighbour, so an escape would show.
+  const parent = join(sandbox, String(folders++));
+  dir = join(parent, 'target');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(parent, 'neighbour'), 'untouched');
+});
+
+async function sandboxUntouched(): Promise<void> {
+  const parent = join(dir, '..');
+  assert.deepEqual((await readdir(parent)).sort(), ['neighbour', 'target']);
+  assert.equal(await readFile(join(parent, 'neighbour'), 'utf8'), 'untouched');
+}
+
+async function rawPair(): Promise<{ pair: ChannelPair; raw: RawSender }> {
+  const pair = await peers.pair();
+  return { pair, raw: new RawSender(pair.sender) };
+}
+
+describe('hostile names', () => {
+  it('every bad name is refused with ERR_BAD_FILENAME before a byte is written, on one channel that stays usable', async () => {
+    const { pair, raw } = await rawPair();
+    for (const name of BAD_NAMES) {
+      const received = pending(receiveFile(pair.receiver, { dir }));
+      const verdict = await raw.sendFile(name, 4, Buffer.from('evil'));
+      assert.deepEqual([verdict.t, 'code' in verdict && verdict.code], ['receive-failed', ErrorCode.BAD_FILENAME], displayName(name));
+      await assert.rejects(received, hasCode(ErrorCode.BAD_FILENAME));
+      assert.deepEqual(await readdir(dir), [], displayName(name));
+    }
+    await sandboxUntouched();
+    const received = pending(receiveFile(pair.receiver, { dir }));
+    assert.equal((await raw.sendFile('fine.txt', 2, Buffer.from('ok'))).t, 'done');
+    assert.equal((await received).name, 'fine.txt');
+  });
+
+  const batches: [string, ReturnType<typeof fileEntry>[], string][] = [
+    ['a traversal inside a folder path', [dirEntry(['d']), fileEntry(['d', '..', 'x'])], ErrorCode.BAD_FILENAME],
+    ['an absolute component', [dirEntry(['d']), fileEntry(['d', '/etc'])], ErrorCode.BAD_FILENAME],
+    ['a file listed before its folder', [fileEntry(['d', 'x']), dirEntry(['d'])], ErrorCode.PROTOCOL],
+    ['a file whose parent is a file', [fileEntry(['d']), fileEntry(['d', 'x'])], ErrorCode.PROTOCOL],
+    ['an entry listed twice', [fileEntry(['x']), fileEntry(['x'])], ErrorCode.PROTOCOL],
+    ['an empty path', [fileEntry([])], ErrorCode.BAD_FILENAME],
+    ['a good entry followed by a bad one', [fileEntry(['good']), fileEntry(['CON'])], ErrorCode.BAD_FILENAME],
+  ];
+  for (const [what, entries, code] of batches) {
+    it(`refuses a batch with ${what} (${code}), writing nothing`, async () => {
+      const { pair, raw } = await rawPair();
+      const received = pending(receiveFiles(pair.receiver, { dir }));
+      await raw.manifest(entries);
+      const verdict = await raw.reply();
+      assert.deepEqual([verdict.t, 'code' in verdict && verdict.code], ['receive-failed', code]);
+      await assert.rejects(received, hasCode(code));
+      assert.deepEqual(await readdir(dir), []);
+      await sandboxUntouched();
+    });
+  }
+});
+
+describe('symbolic links on the receiving side are never followed', () => {
+  it('a link where the batch needs a folder is a conflict', async () => {
+    const outside = join(dir, '..', 'outside');
+    await mkdir(outside);
+    await symlink(outside, join(dir, 'evil'));
+    const { pair, raw } = await rawPair();
+    const received = pending(receiveFiles(pair.receiver, { dir }));
+    await raw.manifest([dirEntry(['evil']), fileEntry(['evil', 'x'], 1)]);
+    assert.equal((await raw.reply()).t, 'receive-failed');
+    await assert.rejects(received, hasCode(ErrorCode.FILE_EXISTS));
+    assert.deepEqual(await readdir(outside), []);
+  });
+
+  it('a link planted at the partial file’s name is refused (O_NOFOLLOW)', async () => {
+    const victim = join(dir, '..', 'neighbour');
+    await symlink(victim, join(dir, '.x.netcrypt-partial'));
+    const { pair, raw } = await rawPair();
+    const received = pending(receiveFile(pair.receiver, { dir }));
+    const verdict = await raw.sendFile('x', 5, Buffer.from('owned'));
+    assert.equal(verdict.t, 'receive-failed');
+    await assert.rejects(received, hasCode(ErrorCode.FILE_IO));
+    await sandboxUntouched();
+  });
+});
+
+describe('lying content', () => {
+  const cases: [string, number, Buffer, Buffer | undefined][] = [
+    ['more bytes than declared', 10, randomBytes(20), undefined],
+    ['fewer bytes than declared, then end', 10, randomBytes(5), undefined],
+    ['nothing at all, then end', 10, Buffer.alloc(0), undefined],
+    ['the declared size but a wrong hash', 10, randomBytes(10), Buffer.alloc(32)],
+  ];
+  for (const [what, declared, content, hash] of cases) {
+    it(`${what} → ERR_FILE_INTEGRITY, partial removed, no final file`, async () => {
+      const { pair, raw } = await rawPair();
+      const received = pending(receiveFile(pair.receiver, { dir }));
+      const verdict = await raw.sendFile('lie.bin', declared, content, hash);
+      assert.deepEqual([verdict.t, 'code' in verdict && verdict.code], ['receive-failed', ErrorCode.FILE_INTEGRITY]);
+      await assert.rejects(received, hasCode(ErrorCode.FILE_INTEGRITY));
+      assert.deepEqual(await readdir(dir), []);
+      // The channel is still usable for an honest file.
+      const next = pending(receiveFile(pair.receiver, { dir }));
+      assert.equal((await raw.sendFile('honest.bin', 3, Buffer.from('abc'))).t, 'done');
+      assert.equal((await next).size, 3);
+    });
+  }
+});
+
+describe('protocol abuse ends the channel with ERR_PROTOCOL', () => {
+  async function expectProtocolError(play: (raw: RawSender, id: number) => Promise<void>): Promise<void> {
+    const { pair, raw } = await rawPair();
+    const received = pending(receiveFile(pair.receiver, { dir }));
+    const id = await raw.manifest([fileEntry(['x'], 100_000_000)]);
+    assert.equal((await raw.reply()).t, 'want');
+    await play(raw, id).catch(() => {});
+    await assert.rejects(received, hasCode(ErrorCode.PROTOCOL));
+    assert.ok(!(await listTree(dir)).includes('x'), 'no final file');
+    await sandboxUntouched();
+  }
+
+  it('content beyond the granted credit (memory bound enforced on arrival)', () =>
+    expectProtocolError(async (raw, id) => {
+      await raw.send({ t: 'start', id, index: 0, offset: 0 });
+      // One message larger than any window the receiver grants (it never exceeds 4 MiB).
+      await raw.chunk(randomBytes(4 * 1024 * 1024 + 1));
+    }));
+
+  it('a start at an offset the receiver did not offer', () =>
+    expectProtocolError((raw, id) => raw.send({ t: 'start', id, index: 0, offset: 500 })));
+
+  it('a start for another entry', () => expectProtocolError((raw, id) => raw.send({ t: 'start', id, index: 3, offset: 0 })));
+
+  it('a message of a batch that was never announced', () =>
+    expectProtocolError((raw, id) => raw.send({ t: 'start', id: id + 5, index: 0, offset: 0 })));
+
+  it('garbage on the control lane', () => expectProtocolError((raw) => raw.raw(Buffer.from([0xc1, 0x00]))));
+
+  it('an unknown control message', () => expectProtocolError((raw) => raw.raw(encode({ t: 'rm -rf', id: 1 }))));
+
+  it('content before any start', async () => {
+    const { pair, raw } = await rawPair();
+    const received = pending(receiveFile(pair.receiver, { dir }));
+    await raw.chunk(Buffer.from('unsolicited'));
+    await assert.rejects(received, hasCode(ErrorCode.PROTOCOL));
+    assert.deepEqual(await readdir(dir), []);
+  });
+});

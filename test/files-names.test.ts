@@ -1,0 +1,134 @@
+/** Name validation and the control-message schema, without sockets. */
+
+import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
+import { describe, it } from 'node:test';
+import { encode } from '@msgpack/msgpack';
+import fc from 'fast-check';
+import { ErrorCode } from '../src/errors.ts';
+import { type ControlMessage, decodeControl, encodeControl } from '../src/files/file-messages.ts';
+import { MAX_DEPTH, checkName, checkRelativePath, confinedPath, displayName, partialName } from '../src/files/file-names.ts';
+import { BAD_NAMES } from './helpers/files-names.ts';
+import { hasCode } from './helpers/files-net.ts';
+
+const GOOD_NAMES = [
+  'report.pdf',
+  'with spaces.txt',
+  '.hidden',
+  '..double-dot-prefix',
+  'résumé.docx',
+  '日本語のファイル.txt',
+  '📁 photos 🎉.jpg',
+  'CONSOLE.txt',
+  'COM10',
+  'LPT0',
+  'x'.repeat(255),
+  'é'.repeat(127),
+  "semi;colon & 'quotes' (1) [2] {3}",
+];
+
+describe('checkName', () => {
+  for (const name of BAD_NAMES) {
+    it(`refuses ${displayName(name)}`, () => assert.throws(() => checkName(name), hasCode(ErrorCode.BAD_FILENAME)));
+  }
+  for (const name of GOOD_NAMES) {
+    it(`accepts ${displayName(name.slice(0, 40))}`, () => assert.equal(checkName(name), name));
+  }
+
+  it('only accepts names that stay a direct child of the folder (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (name) => {
+        let ok = true;
+        try {
+          checkName(name);
+        } catch {
+          ok = false;
+        }
+        if (!ok) return;
+        assert.ok(!/[/\\:\0]/.test(name));
+        assert.equal(dirname(confinedPath('/srv/in', [name])), '/srv/in');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('checkRelativePath', () => {
+  it('joins checked components with /', () => assert.equal(checkRelativePath(['a', 'b c', 'd.txt']), 'a/b c/d.txt'));
+  it('refuses an empty path, a bad component, and too deep a tree', () => {
+    assert.throws(() => checkRelativePath([]), hasCode(ErrorCode.BAD_FILENAME));
+    assert.throws(() => checkRelativePath(['a', '..', 'b']), hasCode(ErrorCode.BAD_FILENAME));
+    assert.throws(() => checkRelativePath(Array(MAX_DEPTH + 1).fill('d')), hasCode(ErrorCode.BAD_FILENAME));
+    assert.throws(() => checkRelativePath(Array(20).fill('x'.repeat(250))), hasCode(ErrorCode.BAD_FILENAME));
+  });
+});
+
+describe('confinedPath and partialName', () => {
+  it('confinedPath refuses what would leave the folder', () => {
+    assert.throws(() => confinedPath('/srv/in', ['..', 'x']), hasCode(ErrorCode.BAD_FILENAME));
+    assert.throws(() => confinedPath('/srv/in', ['.']), hasCode(ErrorCode.BAD_FILENAME));
+    assert.equal(confinedPath('/', ['a']), '/a');
+  });
+  it('partial names are hidden, fixed by the final name, and never too long', () => {
+    assert.equal(partialName('a.txt'), '.a.txt.netcrypt-partial');
+    const long = partialName('x'.repeat(255));
+    assert.equal(long, partialName('x'.repeat(255)));
+    assert.match(long, /^\.[0-9a-f]{32}\.netcrypt-partial$/);
+  });
+  it('displayName escapes characters that reorder or hide text', () => {
+    assert.equal(displayName('a\u202Eb\nc'), '"a\\u202eb\\nc"');
+  });
+});
+
+describe('control messages', () => {
+  const digest = new Uint8Array(32).fill(7);
+  const samples: ControlMessage[] = [
+    {
+      t: 'manifest',
+      id: 1,
+      entries: [
+        { type: 'dir', path: ['d'], mode: 0o755 },
+        { type: 'file', path: ['d', 'f'], size: 5, mode: 0o644, mtime: 1700000000123.5 },
+      ],
+    },
+    { t: 'start', id: 2, index: 1, offset: 0 },
+    { t: 'end', id: 2, index: 1, sha256: digest },
+    { t: 'send-failed', id: 3, code: ErrorCode.FILE_CHANGED, message: 'changed' },
+    { t: 'want', id: 2, index: 1, offset: 10, prefix: digest, credit: 4096 },
+    { t: 'credit', id: 2, bytes: 100 },
+    { t: 'done', id: 2 },
+    { t: 'receive-failed', id: 2, code: ErrorCode.FILE_EXISTS, message: 'exists' },
+  ];
+  for (const message of samples) {
+    it(`round-trips ${message.t}`, () => assert.deepEqual(decodeControl(encodeControl(message)), message));
+  }
+
+  const bad: [string, unknown][] = [
+    ['an unknown type', { t: 'exec', id: 1 }],
+    ['an extra field', { t: 'done', id: 1, extra: true }],
+    ['a missing field', { t: 'credit', id: 1 }],
+    ['id 0', { t: 'done', id: 0 }],
+    ['a negative size', { t: 'manifest', id: 1, entries: [{ type: 'file', path: ['a'], size: -1, mode: 0, mtime: 0 }] }],
+    ['a fractional offset', { t: 'start', id: 1, index: 0, offset: 1.5 }],
+    ['a short digest', { t: 'end', id: 1, index: 0, sha256: Buffer.alloc(31) }],
+    ['a path that is not strings', { t: 'manifest', id: 1, entries: [{ type: 'file', path: [1], size: 0, mode: 0, mtime: 0 }] }],
+    ['a path given as a string', { t: 'manifest', id: 1, entries: [{ type: 'file', path: 'a', size: 0, mode: 0, mtime: 0 }] }],
+    ['an unknown entry type', { t: 'manifest', id: 1, entries: [{ type: 'link', path: ['a'], mode: 0 }] }],
+    ['a mode above 0o7777', { t: 'manifest', id: 1, entries: [{ type: 'dir', path: ['a'], mode: 0o10000 }] }],
+    ['an absurd mtime', { t: 'manifest', id: 1, entries: [{ type: 'file', path: ['a'], size: 0, mode: 0, mtime: 1e300 }] }],
+    ['an unknown error code', { t: 'receive-failed', id: 1, code: 'ERR_NOPE', message: '' }],
+    ['zero credit', { t: 'credit', id: 1, bytes: 0 }],
+    ['a non-map', [1, 2, 3]],
+  ];
+  for (const [what, value] of bad) {
+    it(`refuses ${what}`, () => assert.throws(() => decodeControl(encode(value)), hasCode(ErrorCode.PROTOCOL)));
+  }
+  it('refuses trailing bytes and garbage', () => {
+    assert.throws(() => decodeControl(Buffer.concat([encode({ t: 'done', id: 1 }), Buffer.from([0])])), hasCode(ErrorCode.PROTOCOL));
+    assert.throws(() => decodeControl(Buffer.from([0xc1])), hasCode(ErrorCode.PROTOCOL));
+  });
+  it('neutralises control and bidi characters in a peer’s failure message', () => {
+    const decoded = decodeControl(encode({ t: 'send-failed', id: 1, code: ErrorCode.FILE_IO, message: 'a\u001b[31mb\u202Ec' }));
+    assert.equal(decoded.t === 'send-failed' && decoded.message, 'a?[31mb?c');
+  });
+});

@@ -1,0 +1,73 @@
+/** A whole netcrypt session through microsocks, a real SOCKS5 server, by host name. */
+
+import assert from 'node:assert/strict';
+import dns from 'node:dns';
+import net from 'node:net';
+import { after, describe, it, mock } from 'node:test';
+import { connect, createServer } from '../src/protocol/connect.ts';
+import { ClientProtocol, ServerProtocol } from '../src/protocol/seed-protocol.ts';
+import { testIdentities } from './helpers/identities.ts';
+import { listen } from './helpers/net.ts';
+import { startMicrosocks } from './helpers/tor-daemons.ts';
+
+const [serverId, clientId] = await testIdentities();
+const credentials = { username: 'alice', password: 'wonderland' };
+
+describe('netcrypt through a SOCKS5 proxy', async () => {
+  const proxy = await startMicrosocks(credentials);
+  after(() => proxy.stop());
+
+  it('connect({ tor }) runs handshake and messages, with the name resolved by the proxy only', async () => {
+    const server = createServer({ identity: serverId }, async (channel) => {
+      for await (const message of channel) await channel.send(Buffer.concat([Buffer.from('echo: '), message]));
+    });
+    const port = await listen(server);
+    after(() => server.close());
+    const lookups = mock.method(dns, 'lookup');
+    try {
+      const channel = await connect({
+        host: 'localhost',
+        port,
+        identity: clientId,
+        pin: serverId!.fingerprint,
+        tor: { proxy: { port: proxy.port, ...credentials } },
+      });
+      await channel.send('over socks');
+      assert.equal((await channel.receive()).toString(), 'echo: over socks');
+      const big = Buffer.alloc(3 << 20, 0x5a);
+      await channel.send(big);
+      assert.equal((await channel.receive()).length, big.length + 6);
+      await channel.close();
+      assert.equal(lookups.mock.callCount(), 0, 'no local DNS lookup: the proxy got the domain name');
+    } finally {
+      lookups.mock.restore();
+    }
+  });
+
+  it('the seed API: enableTor().connect() gives a socket for publicKeyExchange and messages', async () => {
+    const server = net.createServer(async (conn) => {
+      const protocol = new ServerProtocol({ keyPair: serverId });
+      protocol.setPublicKey(await protocol.publicKeyExchange(conn));
+      await protocol.sendCryptoStream(conn, 'Welcome to the server');
+      await protocol.sendCryptoStream(conn, await protocol.recvCryptoStream(conn));
+    });
+    const port = await listen(server);
+    after(() => server.close());
+    const client = new ClientProtocol({ keyPair: clientId });
+    const sock = await client.enableTor({ proxy: { port: proxy.port, ...credentials } }).connect(port, 'localhost');
+    const serverKey = await client.publicKeyExchange(sock);
+    assert.equal(serverKey, await new ServerProtocol({ keyPair: serverId }).publicKey());
+    client.setPublicKey(serverKey);
+    assert.equal((await client.recvCryptoStream(sock)).toString(), 'Welcome to the server');
+    await client.sendCryptoStream(sock, 'Thanks for having me');
+    assert.equal((await client.recvCryptoStream(sock)).toString(), 'Thanks for having me');
+    sock.destroy();
+  });
+
+  it('a wrong proxy password surfaces as ERR_TOR_PROXY_AUTH from connect()', async () => {
+    await assert.rejects(
+      connect({ host: 'localhost', port: 9, identity: clientId, tor: { proxy: { port: proxy.port, username: 'alice', password: 'nope' } } }),
+      { code: 'ERR_TOR_PROXY_AUTH' },
+    );
+  });
+});
