@@ -1,0 +1,101 @@
+/**
+ * Renders the worked examples of docs/PROTOCOL.md from the code itself:
+ * a complete netcrypt/1 session between two fixed RSA keys (Wycheproof's
+ * 2048- and 3072-bit test keys) with every random byte drawn from a fixed
+ * SHA-256 counter stream. test/protocol-examples.test.ts checks the document
+ * matches; `npm run docs:examples` rewrites it.
+ */
+
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadBackend } from '../src/backend/index.ts';
+import { Handshake } from '../src/handshake/handshake.ts';
+import { identityFromPrivateKey } from '../src/keys/identity.ts';
+import { FrameDecoder } from '../src/wire/frames.ts';
+import { type RandomSource, laneRecordType, RecordType } from '../src/wire/records.ts';
+
+const DOC = fileURLToPath(new URL('../docs/PROTOCOL.md', import.meta.url));
+const BEGIN = '<!-- BEGIN GENERATED EXAMPLES (npm run docs:examples) -->';
+const END = '<!-- END GENERATED EXAMPLES -->';
+
+function sharedVectors(): string {
+  return process.env.NETCRYPT_SHARED_VECTORS ?? fileURLToPath(new URL('../../shared/vectors/wycheproof/', import.meta.url));
+}
+
+function wycheproofKey(bits: number): string {
+  const file = JSON.parse(readFileSync(`${sharedVectors()}/rsa_oaep_${bits}_sha256_mgf1sha256_test.json`, 'utf8'));
+  return file.testGroups[0].privateKeyPem as string;
+}
+
+/** SHA-256(label ‖ counter) blocks: reproducible "randomness" for the examples only. */
+function fixedRandom(label: string): RandomSource {
+  let counter = 0;
+  return (length) => {
+    const out = Buffer.alloc(length);
+    for (let filled = 0; filled < length; filled += 32) {
+      createHash('sha256').update(`${label}/${counter++}`).digest().copy(out, filled);
+    }
+    return out;
+  };
+}
+
+function hexBlock(bytes: Uint8Array): string {
+  const hex = Buffer.from(bytes).toString('hex');
+  return (hex.match(/.{1,64}/g) ?? ['']).map((line) => `    ${line}`).join('\n');
+}
+
+/** Splits written bytes into frames so each can be shown on its own. */
+function frames(chunks: Uint8Array[]): Buffer[] {
+  const decoder = new FrameDecoder(0xffffffff);
+  for (const chunk of chunks) decoder.push(Buffer.from(chunk));
+  const out: Buffer[] = [];
+  for (let frame = decoder.next(); frame; frame = decoder.next()) out.push(frame);
+  return out;
+}
+
+export async function renderExamples(): Promise<string> {
+  const backend = await loadBackend('native');
+  const client = new Handshake({ role: 'client', identity: identityFromPrivateKey(wycheproofKey(2048)), backend, random: fixedRandom('client') });
+  const server = new Handshake({ role: 'server', identity: identityFromPrivateKey(wycheproofKey(3072)), backend, random: fixedRandom('server') });
+  const sections: string[] = [];
+  const show = (title: string, bytes: Uint8Array, note = '') => sections.push(`**${title}** (${bytes.length} bytes${note})\n\n${hexBlock(bytes)}\n`);
+
+  const [clientHello] = frames(client.start());
+  const [serverHello] = frames(server.start());
+  show('1. client → server: hello frame payload (MessagePack)', clientHello!);
+  show('2. server → client: hello frame payload (MessagePack)', serverHello!);
+  server.receive(clientHello!);
+  client.receive(serverHello!);
+  sections.push(`Fingerprints: client \`${server.peer!.fingerprint}\`, server \`${client.peer!.fingerprint}\`.\n`);
+  const [clientKey] = frames(client.acceptPeer());
+  const [serverKey] = frames(server.acceptPeer());
+  show('3. client → server: key message (MessagePack; `wrapped` is RSA-OAEP under the server key, label H1)', clientKey!);
+  show('4. server → client: key message', serverKey!);
+  const [serverFinished] = frames(server.receive(clientKey!));
+  const [clientFinished] = frames(client.receive(serverKey!));
+  show('5. client → server: FINISHED record (type 0x01, sequence 0)', clientFinished!, '; plaintext = H');
+  show('6. server → client: FINISHED record', serverFinished!);
+  server.receive(clientFinished!);
+  client.receive(serverFinished!);
+  sections.push(`Transcript hash H = \`${client.session!.transcriptHash.toString('hex')}\`.\n`);
+
+  const [message] = frames(client.session!.sealer.seal(laneRecordType(0, true), Buffer.from('Thanks for having me')));
+  show('7. client → server: application message "Thanks for having me" (type 0x11, lane 0, final; sequence 1)', message!);
+  const opened = server.session!.opener.open(message!);
+  sections.push(`The server opens it to \`${Buffer.from(opened.plaintext).toString()}\` (type 0x${opened.type.toString(16)}).\n`);
+  const [close] = frames(client.session!.sealer.seal(RecordType.CLOSE, new Uint8Array(0)));
+  show('8. client → server: CLOSE record (type 0x02, sequence 2, empty plaintext)', close!);
+  return `${BEGIN}\n\n${sections.join('\n')}\n${END}`;
+}
+
+export function documentedExamples(): string {
+  const doc = readFileSync(DOC, 'utf8');
+  return doc.slice(doc.indexOf(BEGIN), doc.indexOf(END) + END.length);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const doc = readFileSync(DOC, 'utf8');
+  writeFileSync(DOC, doc.replace(documentedExamples(), await renderExamples()));
+  console.log('docs/PROTOCOL.md examples regenerated');
+}
