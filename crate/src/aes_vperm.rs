@@ -305,7 +305,7 @@ impl Tables {
     /// Applies a GF(2)-linear byte map given by its tables for the low and the high nibble.
     #[inline(always)]
     fn nibble_linear(&self, lo: V128, hi: V128, x: V128) -> V128 {
-        V128::swizzle(lo, x.and(self.lo_mask)).xor(V128::swizzle(hi, x.nibble_hi()))
+        V128::swizzle(lo, x.and(self.lo_mask)).xor(V128::swizzle(hi, x.shr16_4().and(self.lo_mask)))
     }
 
     #[inline(always)]
@@ -322,7 +322,7 @@ impl Tables {
     #[inline(always)]
     fn inverse_halves(&self, x: V128) -> (V128, V128) {
         let k = x.and(self.lo_mask);
-        let i = x.nibble_hi();
+        let i = x.shr16_4().and(self.lo_mask);
         let j = i.xor(k);
         let a_over_k = V128::swizzle(self.a_over, k);
         let iak = V128::swizzle(self.inv, i).xor(a_over_k);

@@ -59,10 +59,13 @@ impl V128 {
         V128(v128_or(self.0, o.0))
     }
 
-    /// Every byte shifted right by 4 (high nibble).
+    /// Each 16-bit lane shifted right by 4: byte i gets its high nibble in
+    /// bits 0..4 and the low nibble of byte i + 1 above. Mask it to get the
+    /// high nibbles (V8 lowers an 8-bit shift to this same shift plus a mask
+    /// that it rebuilds on every use).
     #[inline(always)]
-    pub fn nibble_hi(self) -> V128 {
-        V128(u8x16_shr(self.0, 4))
+    pub fn shr16_4(self) -> V128 {
+        V128(u16x8_shr(self.0, 4))
     }
 
     /// `out[i] = table[idx[i]]`, or 0 where `idx[i] >= 16`.
@@ -174,8 +177,13 @@ impl V128 {
         self.map2(o, |a, b| a | b)
     }
 
-    pub fn nibble_hi(self) -> V128 {
-        self.map2(self, |a, _| a >> 4)
+    pub fn shr16_4(self) -> V128 {
+        let mut r = [0u8; 16];
+        for i in (0..16).step_by(2) {
+            let w = u16::from_le_bytes([self.0[i], self.0[i + 1]]) >> 4;
+            r[i..i + 2].copy_from_slice(&w.to_le_bytes());
+        }
+        V128(r)
     }
 
     pub fn swizzle(table: V128, idx: V128) -> V128 {

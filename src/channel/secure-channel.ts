@@ -36,6 +36,9 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Unread application messages above this many bytes pause the socket. */
 const INBOX_HIGH_WATER = 4 * 1024 * 1024;
 const CLOSE_TIMEOUT_MS = 5_000;
+/** Lane messages held for a layer that has not attached yet: enough for a file offer or two, no more. */
+const MAX_UNCLAIMED_MESSAGES = 16;
+const MAX_UNCLAIMED_BYTES = 1024 * 1024;
 
 export const APPLICATION_LANE = 0;
 
@@ -123,6 +126,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   readonly #assembly: (Buffer[] | undefined)[] = new Array(LANE_COUNT);
   readonly #assemblyBytes: number[] = new Array(LANE_COUNT).fill(0);
   readonly #laneHandlers = new Map<number, LaneHandler>();
+  /** Lane messages that arrived before their layer attached, bounded. */
+  readonly #unclaimed: (Buffer[] | undefined)[] = new Array(LANE_COUNT);
+  #unclaimedBytes = 0;
   readonly #inbox: Buffer[] = [];
   #inboxBytes = 0;
   readonly #waiters: Waiter[] = [];
@@ -286,6 +292,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   onLane(lane: number, handler: LaneHandler): void {
     if (lane === APPLICATION_LANE || !Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) throw invalidArgument('lane out of range');
     this.#laneHandlers.set(lane, handler);
+    for (const message of this.#unclaimed[lane]?.splice(0) ?? []) {
+      this.#unclaimedBytes -= message.length;
+      handler(message);
+    }
   }
 
   #onData = (chunk: Buffer): void => {
@@ -322,8 +332,15 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #deliver(lane: number, message: Buffer): void {
     if (lane !== APPLICATION_LANE) {
       const handler = this.#laneHandlers.get(lane);
-      if (!handler) throw new NetcryptError(ErrorCode.PROTOCOL, `message on unused lane ${lane}`);
-      return handler(message);
+      if (handler) return handler(message);
+      // The layer that owns the lane may attach a moment later (e.g. receiveFile() called after the offer came in).
+      const early = (this.#unclaimed[lane] ??= []);
+      this.#unclaimedBytes += message.length;
+      if (early.length >= MAX_UNCLAIMED_MESSAGES || this.#unclaimedBytes > MAX_UNCLAIMED_BYTES) {
+        throw new NetcryptError(ErrorCode.PROTOCOL, `too many messages on lane ${lane}, which nothing here reads`);
+      }
+      early.push(message);
+      return;
     }
     const waiter = this.#waiters.shift();
     if (waiter) return waiter.resolve(message);

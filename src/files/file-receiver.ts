@@ -149,6 +149,8 @@ async function receiveContent(
     if (held > offset) await handle.truncate(offset);
     meter.startFile(name, entry.size, offset);
 
+    // Credit goes back a quarter window at a time; the sender's chunks are no larger, so it never waits forever.
+    let written = 0;
     for (let position = offset; ; ) {
       const event = await nextEvent(lanes, id, signal);
       if (event.t === 'chunk') {
@@ -157,9 +159,13 @@ async function receiveContent(
         hash.update(data);
         await writeAt(handle, data, position, target);
         position += data.length;
-        lanes.grant(id, data.length);
-        await lanes.send({ t: 'credit', id, bytes: data.length });
         meter.add(data.length);
+        written += data.length;
+        if (written >= window / 4) {
+          lanes.grant(id, written);
+          await lanes.send({ t: 'credit', id, bytes: written });
+          written = 0;
+        }
         continue;
       }
       if (event.t !== 'end' || event.index !== index) throw lanes.violation(`unexpected ${event.t} during a file`);

@@ -23,8 +23,8 @@ import type { DirectoryEntry, FileEntry, ReceiverMessage } from './file-messages
 import { checkName, displayName } from './file-names.ts';
 import { type ProgressListener, ProgressMeter } from './progress.ts';
 
-/** Content per lane message; the channel splits it into 64 KiB records. */
-const CHUNK_BYTES = 256 * 1024;
+/** Content per lane message at most; the channel splits it into 64 KiB records. */
+const CHUNK_BYTES = 1024 * 1024;
 
 export interface FileSendOptions {
   /** Cancels the transfer; the receiver removes what it received. */
@@ -132,6 +132,12 @@ async function nextReply(lanes: FileLanes, id: number, signal?: AbortSignal): Pr
   }
 }
 
+/** A read started ahead: its failure is reported when it is awaited, not as an unhandled rejection. */
+function pending<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 function changed(name: string): NetcryptError {
   return new NetcryptError(ErrorCode.FILE_CHANGED, `${displayName(name)} changed while it was being sent`);
 }
@@ -157,13 +163,15 @@ async function sendContent(
     throw ioError(error, `open ${displayName(name)}`);
   }
   try {
-    const read = async (buffer: Buffer, position: number): Promise<void> => {
+    const read = async (position: number, length: number): Promise<Buffer> => {
+      const buffer = Buffer.allocUnsafe(length);
       try {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-        if (bytesRead !== buffer.length) throw changed(name);
+        const { bytesRead } = await handle.read(buffer, 0, length, position);
+        if (bytesRead !== length) throw changed(name);
       } catch (error) {
         throw ioError(error, `read ${displayName(name)}`);
       }
+      return buffer;
     };
     checkUnchanged(await handle.stat(), source.stats, name);
 
@@ -178,20 +186,25 @@ async function sendContent(
     await lanes.send({ t: 'start', id, index: want.index, offset });
     meter.startFile(name, entry.size, offset);
 
-    const chunkLimit = Math.min(CHUNK_BYTES, lanes.channel.maxMessageBytes);
+    // At most a quarter of the receiver's window: it returns credit a quarter at a time, so credit always comes back.
+    const chunkBytes = Math.min(CHUNK_BYTES, lanes.channel.maxMessageBytes, Math.max(1, Math.floor(want.credit / 4)));
+    const readChunk = (position: number) => pending(read(position, Math.min(chunkBytes, entry.size - position)));
     let credit = want.credit;
-    for (let position = offset; position < entry.size; ) {
-      while (credit === 0) {
+    let position = offset;
+    // The next chunk is read from disk while this one is encrypted and sent.
+    let next = position < entry.size ? readChunk(position) : undefined;
+    while (next) {
+      const chunk = await next;
+      position += chunk.length;
+      next = position < entry.size ? readChunk(position) : undefined;
+      while (credit < chunk.length) {
         const reply = await nextReply(lanes, id, signal);
         if (reply.t !== 'credit') throw lanes.violation(`unexpected ${reply.t} during a file`);
         credit += reply.bytes;
       }
-      const chunk = Buffer.allocUnsafe(Math.min(chunkLimit, credit, entry.size - position));
-      await read(chunk, position);
       hash.update(chunk);
       await abortable(lanes.sendContent(chunk), signal);
       credit -= chunk.length;
-      position += chunk.length;
       meter.add(chunk.length);
     }
     checkUnchanged(await handle.stat(), source.stats, name);

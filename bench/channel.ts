@@ -1,0 +1,214 @@
+/**
+ * npm run bench:channel — netcrypt over loopback against its anchors, in one run:
+ *
+ *   bulk        SIZE (default 1 GiB) client → server per backend, against raw TCP,
+ *               node:tls TLS 1.3 (AES-256-GCM) and a bare A256CBC-HS512 framing
+ *               loop (seal 64 KiB records, no socket: one core's cap);
+ *   messages    1 KiB messages per second on one connection (native);
+ *   handshakes  per second, sequential and 200 concurrent, RSA-2048, against TLS 1.3.
+ *
+ * The server runs in a child process, so each side has a core. CPU time is
+ * reported for both sides. RUNS (default 3) repeats the bulk table; medians.
+ */
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { loadBackend } from '../src/backend/index.ts';
+import type { SecureChannel } from '../src/channel/secure-channel.ts';
+import { generateIdentity } from '../src/keys/identity.ts';
+import { connect } from '../src/protocol/connect.ts';
+import { laneRecordType, RecordSealer, systemRandom } from '../src/wire/records.ts';
+import { machineLine, median, table } from './stats.ts';
+
+const SIZE = Number(process.env.SIZE ?? 1 << 30);
+const RUNS = Number(process.env.RUNS ?? 3);
+const CHUNK = 1 << 20;
+const work = mkdtempSync(join(tmpdir(), 'netcrypt-bench-'));
+const keyFile = join(work, 'key.pem');
+const certFile = join(work, 'cert.pem');
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+const clientIdentity = await generateIdentity({ modulusLength: 2048 });
+
+interface Peer {
+  port: number;
+  child: ChildProcess;
+}
+
+async function startPeer(mode: string, backend = 'native'): Promise<Peer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./channel-peer.ts', import.meta.url)), mode, backend, keyFile, certFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  return { port, child };
+}
+
+interface Bulk {
+  MBps: number;
+  clientCpuMBps: number;
+  serverCpuMBps: number;
+}
+
+const cpuMs = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+
+/** Streams SIZE bytes over a plain or TLS socket; the peer reports its byte count and CPU time on end. */
+async function socketBulk(mode: 'tcp' | 'tls'): Promise<Bulk> {
+  const peer = await startPeer(mode);
+  const socket: net.Socket =
+    mode === 'tcp'
+      ? net.connect({ port: peer.port, host: '127.0.0.1', allowHalfOpen: true })
+      : tls.connect({ port: peer.port, host: '127.0.0.1', rejectUnauthorized: false, minVersion: 'TLSv1.3' });
+  await new Promise((resolve) => socket.once(mode === 'tcp' ? 'connect' : 'secureConnect', resolve));
+  const chunk = randomBytes(CHUNK);
+  const cpu0 = cpuMs();
+  const t0 = performance.now();
+  for (let sent = 0; sent < SIZE; sent += CHUNK) {
+    if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
+  }
+  socket.end();
+  const reply = await new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d));
+    socket.on('end', () => resolve(text));
+  });
+  const ms = performance.now() - t0;
+  const clientCpu = cpuMs() - cpu0;
+  const { bytes, cpuMs: serverCpu } = JSON.parse(reply) as { bytes: number; cpuMs: number };
+  if (bytes !== SIZE) throw new Error(`${mode}: peer got ${bytes} of ${SIZE} bytes`);
+  peer.child.kill();
+  return { MBps: SIZE / 1e3 / ms, clientCpuMBps: SIZE / 1e3 / clientCpu, serverCpuMBps: SIZE / 1e3 / serverCpu };
+}
+
+async function openChannel(backend: string): Promise<{ peer: Peer; channel: SecureChannel }> {
+  const peer = await startPeer('netcrypt', backend);
+  const channel = await connect({ port: peer.port, identity: clientIdentity, backend: backend as 'native' });
+  return { peer, channel };
+}
+
+async function finish(peer: Peer, channel: SecureChannel): Promise<{ bytes: number; messages: number; cpuMs: number }> {
+  await channel.send('end');
+  const report = JSON.parse((await channel.receive()).toString());
+  await channel.close();
+  peer.child.kill();
+  return report;
+}
+
+async function netcryptBulk(backend: string): Promise<Bulk> {
+  const { peer, channel } = await openChannel(backend);
+  const chunk = randomBytes(CHUNK);
+  const cpu0 = cpuMs();
+  const t0 = performance.now();
+  for (let sent = 0; sent < SIZE; sent += CHUNK) await channel.send(chunk);
+  const report = await finish(peer, channel);
+  const ms = performance.now() - t0;
+  if (report.bytes !== SIZE) throw new Error(`${backend}: peer got ${report.bytes} of ${SIZE} bytes`);
+  return { MBps: SIZE / 1e3 / ms, clientCpuMBps: SIZE / 1e3 / (cpuMs() - cpu0), serverCpuMBps: SIZE / 1e3 / report.cpuMs };
+}
+
+/** Seal-and-frame 64 KiB records with no socket: what one core can feed a connection. */
+async function bareLoop(): Promise<Bulk> {
+  const sealer = new RecordSealer(await loadBackend('native'), randomBytes(64), systemRandom());
+  const record = randomBytes(65536);
+  const type = laneRecordType(0, false);
+  const cpu0 = cpuMs();
+  const t0 = performance.now();
+  for (let sent = 0; sent < SIZE; sent += record.length) sealer.seal(type, record);
+  const ms = performance.now() - t0;
+  return { MBps: SIZE / 1e3 / ms, clientCpuMBps: SIZE / 1e3 / (cpuMs() - cpu0), serverCpuMBps: Number.NaN };
+}
+
+async function messagesPerSecond(seconds: number): Promise<{ perSecond: number; serverCpuMs: number }> {
+  const { peer, channel } = await openChannel('native');
+  const message = randomBytes(1024);
+  let sent = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    const batch: Promise<void>[] = [];
+    for (let i = 0; i < 256; i++) batch.push(channel.send(message));
+    await Promise.all(batch);
+    sent += 256;
+  }
+  const report = await finish(peer, channel);
+  const ms = performance.now() - t0;
+  if (report.messages !== sent) throw new Error(`sent ${sent}, peer got ${report.messages}`);
+  return { perSecond: sent / (ms / 1000), serverCpuMs: report.cpuMs };
+}
+
+async function handshakesPerSecond(kind: 'netcrypt' | 'tls', total: number, concurrency: number): Promise<number> {
+  const peer = await startPeer(kind === 'tls' ? 'tls' : 'netcrypt');
+  const once = async () => {
+    if (kind === 'tls') {
+      const socket = tls.connect({ port: peer.port, host: '127.0.0.1', rejectUnauthorized: false, minVersion: 'TLSv1.3' });
+      await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+      socket.destroy();
+    } else {
+      const channel = await connect({ port: peer.port, identity: clientIdentity, backend: 'native' });
+      channel.destroy();
+    }
+  };
+  await once();
+  const t0 = performance.now();
+  let started = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started++ < total) await once();
+    }),
+  );
+  const ms = performance.now() - t0;
+  peer.child.kill();
+  return total / (ms / 1000);
+}
+
+console.log(`bench:channel — ${SIZE >> 20} MiB per bulk run, ${RUNS} runs (medians); ${machineLine()}`);
+const subjects: [string, () => Promise<Bulk>][] = [
+  ['raw TCP', () => socketBulk('tcp')],
+  ['TLS 1.3 (AES-256-GCM)', () => socketBulk('tls')],
+  ['bare A256CBC-HS512 framing loop', bareLoop],
+  ['netcrypt native', () => netcryptBulk('native')],
+  ['netcrypt wasm', () => netcryptBulk('wasm')],
+  ['netcrypt pure', () => netcryptBulk('pure')],
+];
+const results = new Map<string, Bulk[]>();
+for (let run = 0; run < RUNS; run++) {
+  for (const [name, measure] of subjects) {
+    process.stderr.write(`  run ${run + 1}/${RUNS}: ${name}…\n`);
+    const list = results.get(name) ?? [];
+    list.push(await measure());
+    results.set(name, list);
+  }
+}
+const bulkMedian = (name: string, key: keyof Bulk) => median(results.get(name)!.map((r) => r[key]));
+console.log(
+  `\nbulk transfer (MB/s; cpu columns = MB per CPU-second of that side)\n${table(
+    ['subject', 'MB/s', 'client cpu', 'server cpu', 'runs (MB/s)'],
+    subjects.map(([name]) => [
+      name,
+      bulkMedian(name, 'MBps'),
+      bulkMedian(name, 'clientCpuMBps'),
+      bulkMedian(name, 'serverCpuMBps'),
+      results.get(name)!.map((r) => r.MBps.toFixed(0)).join(' '),
+    ]),
+  )}`,
+);
+const ratio = (a: string, b: string) =>
+  median(results.get(a)!.map((r, i) => r.MBps / results.get(b)![i]!.MBps)).toFixed(2);
+console.log(`native / bare loop (same run, per-run ratio median): ${ratio('netcrypt native', 'bare A256CBC-HS512 framing loop')}  (target ≥ 0.95)`);
+console.log(`native / TLS 1.3: ${ratio('netcrypt native', 'TLS 1.3 (AES-256-GCM)')}   wasm / pure: ${ratio('netcrypt wasm', 'netcrypt pure')}`);
+
+const messages = await messagesPerSecond(3);
+console.log(`\n1 KiB messages on one connection (native): ${messages.perSecond.toFixed(0)}/s  (target ≥ 100000; Python original: 55/s)`);
+
+const rows: [string, number, number][] = [];
+for (const [label, concurrency, total] of [['sequential', 1, 300], ['200 concurrent', 200, 1000]] as const) {
+  rows.push([label, await handshakesPerSecond('netcrypt', total, concurrency), await handshakesPerSecond('tls', total, concurrency)]);
+}
+console.log(`\nhandshakes per second (RSA-2048)\n${table(['', 'netcrypt', 'TLS 1.3', 'ratio'], rows.map(([l, n, t]) => [l, n, t, n / t]))}`);
+rmSync(work, { recursive: true, force: true });
