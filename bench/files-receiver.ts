@@ -17,12 +17,8 @@ const identity = await generateIdentity({ modulusLength: 2048 });
 
 const server = createServer({ identity, backend: backend as 'native' }, async (channel) => {
   server.close();
-  // Claim the file lanes, then tell the sender to go: a file message that
-  // arrived before receiveFile() would find no one there (see docs/FILES.md).
-  const received = receiveFile(channel, { dir });
-  await channel.send('ready');
   const cpu = process.cpuUsage();
-  const file = await received;
+  const file = await receiveFile(channel, { dir });
   const used = process.cpuUsage(cpu);
   await channel.close();
   process.stdout.write(

@@ -1,6 +1,6 @@
 /**
- * Sending process of bench/files.ts: connects, waits for the receiver's
- * go, sends one file, and prints its measurements as JSON.
+ * Sending process of bench/files.ts: connects, sends one file, and prints
+ * its measurements as JSON.
  *
  *   node --import tsx bench/files-sender.ts <backend> <port> <fingerprint> <file>
  */
@@ -12,7 +12,6 @@ import { connect } from '../src/protocol/connect.ts';
 const [backend, port, fingerprint, path] = process.argv.slice(2) as [string, string, string, string];
 const identity = await generateIdentity({ modulusLength: 2048 });
 const channel = await connect({ port: Number(port), identity, pin: fingerprint, backend: backend as 'native' });
-await channel.receive();
 
 const cpu = process.cpuUsage();
 const started = performance.now();

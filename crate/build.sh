@@ -50,6 +50,6 @@ if $check; then
   echo "wasm/netcrypt.wasm is up to date ($(wc -c <"$committed") bytes)"
 else
   mkdir -p "$(dirname "$committed")"
-  cp "$built" "$committed"
+  install -m 644 "$built" "$committed"
   echo "wrote wasm/netcrypt.wasm ($(wc -c <"$committed") bytes)"
 fi

@@ -36,3 +36,17 @@ export {
   isValidOnionAddress,
   TorControl,
 } from './tor/index.ts';
+export {
+  sendFile,
+  sendFiles,
+  sendDirectory,
+  receiveFile,
+  receiveFiles,
+  recvFile,
+  type FileResult,
+  type DirectoryResult,
+  type FileSendOptions,
+  type FileReceiveOptions,
+  type TransferProgress,
+  type ProgressListener,
+} from './files/index.ts';

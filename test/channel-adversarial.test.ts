@@ -8,7 +8,7 @@ import { connect, createServer } from '../src/protocol/connect.ts';
 import type { SecureChannel } from '../src/channel/secure-channel.ts';
 import { NetcryptError } from '../src/errors.ts';
 import { testIdentities } from './helpers/identities.ts';
-import { byteProxy, connectRaw, frameProxy, listen } from './helpers/net.ts';
+import { byteProxy, connectRaw, frameProxy, serve } from './helpers/net.ts';
 import { encodeFrame } from '../src/wire/frames.ts';
 import { RecordType } from '../src/wire/records.ts';
 
@@ -32,8 +32,7 @@ async function echoServer(options: Parameters<typeof createServer>[0] = {}) {
       }
     },
   );
-  const port = await listen(server);
-  after(() => server.close());
+  const port = await serve(server);
   return { port, outcomes, handshakeErrors, server };
 }
 
@@ -47,14 +46,19 @@ describe('man in the middle', () => {
       const toServer = await connect({ port: targetPort, identity: mitmId });
       (async () => {
         for await (const m of toServer) await fromClient.send(m);
-      })().catch(() => {});
-      for await (const m of fromClient) {
-        seen.push(m.toString());
-        await toServer.send(Buffer.from(m.toString().replace('pay Alice', 'pay Mallory')));
+      })().catch(() => fromClient.destroy());
+      try {
+        for await (const m of fromClient) {
+          seen.push(m.toString());
+          await toServer.send(Buffer.from(m.toString().replace('pay Alice', 'pay Mallory')));
+        }
+      } catch {
+        // the client hung up
+      } finally {
+        toServer.destroy();
       }
     });
-    const port = await listen(relay);
-    after(() => relay.close());
+    const port = await serve(relay);
     return { port, seen };
   }
 
@@ -291,8 +295,7 @@ describe('hostile handshakes', () => {
 
   it('a client gives up on a server that never answers', async () => {
     const silent = net.createServer(() => {});
-    const port = await listen(silent);
-    after(() => silent.close());
+    const port = await serve(silent);
     await assert.rejects(connect({ port, identity: clientId, handshakeTimeoutMs: 200 }), { code: 'ERR_TIMEOUT' });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);

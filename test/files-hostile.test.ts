@@ -5,7 +5,8 @@
  */
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -114,9 +115,33 @@ describe('symbolic links on the receiving side are never followed', () => {
     await assert.rejects(received, hasCode(ErrorCode.FILE_IO));
     await sandboxUntouched();
   });
+
+  it('a FIFO planted at the partial file’s name does not hang the receiver', async () => {
+    execFileSync('mkfifo', [join(dir, '.x.netcrypt-partial')]);
+    const { pair, raw } = await rawPair();
+    const received = pending(receiveFile(pair.receiver, { dir }));
+    assert.equal((await raw.sendFile('x', 5, Buffer.from('hello'))).t, 'receive-failed');
+    await assert.rejects(received, hasCode(ErrorCode.FILE_IO));
+  });
 });
 
 describe('lying content', () => {
+  it('a batch whose second file lies keeps the first, verified, and nothing of the second', async () => {
+    const { pair, raw } = await rawPair();
+    const received = pending(receiveFiles(pair.receiver, { dir }));
+    const id = await raw.manifest([fileEntry(['first'], 3), fileEntry(['second'], 3)]);
+    for (const [index, content, hash] of [[0, 'one', undefined], [1, 'two', Buffer.alloc(32)]] as const) {
+      assert.equal((await raw.reply()).t, 'want');
+      await raw.send({ t: 'start', id, index, offset: 0 });
+      await raw.chunk(Buffer.from(content));
+      await raw.send({ t: 'end', id, index, sha256: hash ?? createHash('sha256').update(content).digest() });
+    }
+    assert.equal((await raw.reply()).t, 'receive-failed');
+    await assert.rejects(received, hasCode(ErrorCode.FILE_INTEGRITY));
+    assert.deepEqual(await readdir(dir), ['first']);
+    assert.equal(await readFile(join(dir, 'first'), 'utf8'), 'one');
+  });
+
   const cases: [string, number, Buffer, Buffer | undefined][] = [
     ['more bytes than declared', 10, randomBytes(20), undefined],
     ['fewer bytes than declared, then end', 10, randomBytes(5), undefined],
@@ -169,6 +194,14 @@ describe('protocol abuse ends the channel with ERR_PROTOCOL', () => {
   it('garbage on the control lane', () => expectProtocolError((raw) => raw.raw(Buffer.from([0xc1, 0x00]))));
 
   it('an unknown control message', () => expectProtocolError((raw) => raw.raw(encode({ t: 'rm -rf', id: 1 }))));
+
+  it('garbage held by the channel until the receiver starts ends the channel when it is claimed', async () => {
+    const { pair, raw } = await rawPair();
+    await raw.raw(Buffer.from([0xc1]));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await assert.rejects(receiveFile(pair.receiver, { dir }), hasCode(ErrorCode.PROTOCOL));
+    assert.ok(pair.receiver.closed);
+  });
 
   it('content before any start', async () => {
     const { pair, raw } = await rawPair();

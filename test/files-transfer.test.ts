@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, createServer } from '../src/protocol/connect.ts';
 import { ErrorCode } from '../src/errors.ts';
-import { type TransferProgress, receiveFile, receiveFiles, recvFile, sendDirectory, sendFile, sendFiles } from '../src/files/index.ts';
+import { type TransferProgress, receiveFile, receiveFiles, sendDirectory, sendFile, sendFiles } from '../src/files/index.ts';
 import { type Identity, generateIdentity } from '../src/keys/identity.ts';
 import { ClientProtocol, ServerProtocol } from '../src/protocol/seed-protocol.ts';
-import { type ChannelPair, Peers, hasCode, listTree, removeDir, sha256File, tempDir, writeRandomFile } from './helpers/files-net.ts';
+import { type ChannelPair, Peers, hasCode, listTree, pending, removeDir, sha256File, tempDir, writeRandomFile } from './helpers/files-net.ts';
 
 let identity: Identity;
 let peers: Peers;
@@ -58,6 +58,25 @@ describe('one file', () => {
       assert.deepEqual(await readdir(dst), [`file-${size}.bin`], 'no partial file is left');
     });
   }
+
+  it('follows a link named explicitly, sending under the link’s name', async () => {
+    const [src, dst] = [await folder('src'), await folder('dst')];
+    await writeFile(join(src, 'target.txt'), 'through the link');
+    await symlink(join(src, 'target.txt'), join(src, 'alias.txt'));
+    const received = receiveFile(pair.receiver, { dir: dst });
+    await sendFile(pair.sender, join(src, 'alias.txt'));
+    assert.equal((await received).name, 'alias.txt');
+    assert.equal(await readFile(join(dst, 'alias.txt'), 'utf8'), 'through the link');
+    assert.ok((await lstat(join(dst, 'alias.txt'))).isFile());
+  });
+
+  it('refuses to send a local file whose name a receiver would refuse', async () => {
+    const src = await folder('src');
+    for (const name of ['CON', 'a:b', 'tab\there', 'ends.']) {
+      await writeFile(join(src, name), 'x');
+      await assert.rejects(sendFile(pair.sender, join(src, name)), hasCode(ErrorCode.BAD_FILENAME));
+    }
+  });
 
   it('drops setuid, setgid and sticky bits', async () => {
     const [src, dst] = [await folder('src'), await folder('dst')];
@@ -185,6 +204,7 @@ describe('several files and folders', () => {
       await writeRandomFile(join(root, name), size);
     }
     await mkdir(join(root, 'empty folder'));
+    await chmod(join(root, 'Ünïcödé'), 0o750);
     await symlink('/etc/passwd', join(root, 'link-out'));
     await symlink('Ünïcödé', join(root, 'link-dir'));
 
@@ -198,6 +218,7 @@ describe('several files and folders', () => {
     assert.deepEqual(await listTree(dst), expected);
     assert.ok((await stat(join(dst, 'My Stuff ✨', 'empty folder'))).isDirectory());
     assert.ok(!(await lstat(join(dst, 'My Stuff ✨', 'Ünïcödé'))).isSymbolicLink());
+    assert.equal((await stat(join(dst, 'My Stuff ✨', 'Ünïcödé'))).mode & 0o777, 0o750, 'folders keep their mode');
   });
 
   it('merges into an existing folder', async () => {
@@ -246,8 +267,8 @@ describe('the seed API', () => {
     const seed = await seedPair();
     const [src, dst] = [await folder('src'), await folder('dst')];
     await writeRandomFile(join(src, 'seed.bin'), 100_000);
-    const received = recvFile(seed.server.channel(seed.serverSocket), dst);
-    await sendFile(seed.client.channel(seed.clientSocket), join(src, 'seed.bin'));
+    const received = seed.server.recvFile(seed.serverSocket, dst);
+    await seed.client.sendFile(seed.clientSocket, join(src, 'seed.bin'));
     assert.equal((await received).path, join(dst, 'seed.bin'));
     assert.equal(await sha256File(join(dst, 'seed.bin')), await sha256File(join(src, 'seed.bin')));
     seed.close();
@@ -260,8 +281,8 @@ describe('the seed API', () => {
     const cwd = process.cwd();
     process.chdir(dst);
     try {
-      const received = recvFile(seed.server.channel(seed.serverSocket));
-      await sendFile(seed.client.channel(seed.clientSocket), join(src, 'here.bin'));
+      const received = seed.server.recvFile(seed.serverSocket);
+      await seed.client.sendFile(seed.clientSocket, join(src, 'here.bin'));
       await received;
       assert.equal(process.cwd(), dst);
     } finally {
@@ -272,27 +293,23 @@ describe('the seed API', () => {
   });
 });
 
-describe('a receiver that starts after the sender', () => {
-  it(
-    'still gets the file',
-    { todo: 'needs SecureChannel to hold lane messages that arrive before onLane() (see docs/FILES.md)', timeout: 10_000 },
-    async () => {
-      const [src, dst] = [await folder('src'), await folder('dst')];
-      await writeFile(join(src, 'early'), 'x');
-      let received!: Promise<unknown>;
-      const server = createServer({ identity, backend: 'native' }, (channel) => {
-        received = new Promise((resolve) => setTimeout(resolve, 50)).then(() => receiveFile(channel, { dir: dst }));
-        received.catch(() => {});
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const channel = await connect({ port: (server.address() as net.AddressInfo).port, identity, backend: 'native' });
-      try {
-        await sendFile(channel, join(src, 'early'));
-        await received;
-      } finally {
-        channel.destroy();
-        server.close();
-      }
-    },
-  );
+describe('createServer and connect, the natural way', () => {
+  it('a receiver that calls receiveFile after the sender has begun still gets the file', async () => {
+    const [src, dst] = [await folder('src'), await folder('dst')];
+    await writeRandomFile(join(src, 'early.bin'), 100_000);
+    let received!: Promise<{ sha256: string }>;
+    const server = createServer({ identity, backend: 'native' }, (channel) => {
+      // The channel holds the offer until the file lanes are claimed.
+      received = pending(new Promise((resolve) => setTimeout(resolve, 50)).then(() => receiveFile(channel, { dir: dst })));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const channel = await connect({ port: (server.address() as net.AddressInfo).port, identity, pin: identity.fingerprint, backend: 'native' });
+    try {
+      const sent = await sendFile(channel, join(src, 'early.bin'));
+      assert.equal((await received).sha256, sent.sha256);
+    } finally {
+      await channel.close();
+      server.close();
+    }
+  });
 });

@@ -190,9 +190,7 @@ fn inv_mix_columns(q: &mut Planes) {
     let ra: Planes = core::array::from_fn(|b| a[b].rotate_words_1());
     let t: Planes = core::array::from_fn(|b| a[b].xor(ra[b]));
     let xt = [t[7], t[0].xor(t[7]), t[1], t[2].xor(t[7]), t[3].xor(t[7]), t[4], t[5], t[6]];
-    for b in 0..8 {
-        q[b] = xt[b].xor(ra[b]).xor(t[b].rotate_words_2());
-    }
+    *q = core::array::from_fn(|b| xt[b].xor(ra[b]).xor(t[b].rotate_words_2()));
 }
 
 #[inline(always)]
@@ -204,8 +202,8 @@ fn inv_shift_rows(q: &mut Planes, perm: V128) {
 
 #[inline(always)]
 fn add_round_key(q: &mut Planes, rk: &Planes) {
-    for b in 0..8 {
-        q[b] = q[b].xor(rk[b]);
+    for (v, k) in q.iter_mut().zip(rk) {
+        *v = v.xor(*k);
     }
 }
 
@@ -216,17 +214,16 @@ pub struct DecKey {
 
 impl DecKey {
     pub fn new(round_keys: &[[u8; 16]; 15]) -> DecKey {
+        let to_rows = V128::from_bytes(TRANSPOSE_4X4);
         let mut rk = [[V128::zero(); 8]; 15];
         for (r, key) in round_keys.iter().enumerate() {
             // Rounds that feed the S-box carry the 0x63 its circuit leaves out;
             // InvMixColumns maps an all-0x63 state to itself.
-            let c = if r > 0 { 0x63 } else { 0 };
-            for b in 0..8 {
-                let plane: [u8; 16] = core::array::from_fn(|n| {
-                    let byte = key[TRANSPOSE_4X4[n] as usize] ^ c;
-                    0u8.wrapping_sub(byte >> b & 1)
-                });
-                rk[r][b] = V128::from_bytes(plane);
+            let c = V128::splat(if r > 0 { 0x63 } else { 0 });
+            let k = V128::swizzle(V128::load(key).xor(c), to_rows);
+            for (b, plane) in rk[r].iter_mut().enumerate() {
+                let bit = V128::splat(1 << b);
+                *plane = k.and(bit).bytes_eq(bit);
             }
         }
         DecKey { rk }
@@ -237,9 +234,7 @@ impl DecKey {
     fn decrypt8(&self, blocks: &mut [u8; 128]) {
         let to_rows = V128::from_bytes(TRANSPOSE_4X4);
         let inv_sr = V128::from_bytes(INV_SHIFT_ROWS);
-        let mut q: Planes = core::array::from_fn(|k| {
-            V128::swizzle(V128::load(&blocks[16 * k..]), to_rows)
-        });
+        let mut q: Planes = core::array::from_fn(|k| V128::swizzle(V128::load(&blocks[16 * k..]), to_rows));
         transpose_bits(&mut q);
         add_round_key(&mut q, &self.rk[14]);
         for r in (1..14).rev() {
@@ -291,8 +286,8 @@ mod tests {
         let bytes: [u8; 128] = core::array::from_fn(|n| (n as u8).wrapping_mul(37).wrapping_add(11));
         let mut q: Planes = core::array::from_fn(|k| V128::load(&bytes[16 * k..]));
         transpose_bits(&mut q);
-        for b in 0..8 {
-            let plane = q[b].to_bytes();
+        for (b, v) in q.iter().enumerate() {
+            let plane = v.to_bytes();
             for j in 0..16 {
                 for k in 0..8 {
                     assert_eq!(plane[j] >> k & 1, bytes[16 * k + j] >> b & 1);
@@ -316,9 +311,9 @@ mod tests {
             for (k, v) in q.iter().enumerate() {
                 v.store(&mut bytes[16 * k..]);
             }
-            for n in 0..128 {
+            for (n, &y) in bytes.iter().enumerate() {
                 let x = (128 * half + n) as u8;
-                assert_eq!(crate::aes_vperm::tests::sbox_reference(bytes[n]), x);
+                assert_eq!(crate::aes_vperm::tests::sbox_reference(y), x);
             }
         }
     }
@@ -326,10 +321,8 @@ mod tests {
     #[test]
     fn fips197_c3_decrypt() {
         let key: [u8; 32] = core::array::from_fn(|i| i as u8);
-        let ct = [
-            0x8e, 0xa2, 0xb7, 0xca, 0x51, 0x67, 0x45, 0xbf, 0xea, 0xfc, 0x49, 0x90, 0x4b, 0x49, 0x60,
-            0x89,
-        ];
+        let ct =
+            [0x8e, 0xa2, 0xb7, 0xca, 0x51, 0x67, 0x45, 0xbf, 0xea, 0xfc, 0x49, 0x90, 0x4b, 0x49, 0x60, 0x89];
         let pt: [u8; 16] = core::array::from_fn(|i| (i * 0x11) as u8);
         let dk = DecKey::new(&RoundKeys::expand(&key).0);
         let mut data = [0u8; 48];

@@ -25,7 +25,7 @@ impl RoundKeys {
             let mut t = w[i - 1];
             if i % 8 == 0 {
                 t = sub_word(t.rotate_left(8)) ^ (u32::from(rcon) << 24);
-                rcon = rcon << 1 ^ 0x1b * (rcon >> 7);
+                rcon = (rcon << 1) ^ (0x1b * (rcon >> 7));
             } else if i % 8 == 4 {
                 t = sub_word(t);
             }
@@ -52,10 +52,10 @@ mod tests {
 
     #[test]
     fn fips197_appendix_a3() {
-        let key: [u8; 32] = core::array::from_fn(|i| [
+        let key = [
             0x60, 0x3d, 0xeb, 0x10, 0x15, 0xca, 0x71, 0xbe, 0x2b, 0x73, 0xae, 0xf0, 0x85, 0x7d, 0x77, 0x81,
             0x1f, 0x35, 0x2c, 0x07, 0x3b, 0x61, 0x08, 0xd7, 0x2d, 0x98, 0x10, 0xa3, 0x09, 0x14, 0xdf, 0xf4,
-        ][i]);
+        ];
         let rk = RoundKeys::expand(&key);
         assert_eq!(rk.0[2][..4], [0x9b, 0xa3, 0x54, 0x11]);
         assert_eq!(rk.0[14][12..], [0x70, 0x6c, 0x63, 0x1e]);

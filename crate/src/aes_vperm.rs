@@ -150,10 +150,18 @@ macro_rules! table {
 
 const INFINITY: u8 = 0x80;
 const fn inv_or_inf(n: u8) -> u8 {
-    if n == 0 { INFINITY } else { gf16_inv(n) }
+    if n == 0 {
+        INFINITY
+    } else {
+        gf16_inv(n)
+    }
 }
 const fn a_over_or_inf(n: u8) -> u8 {
-    if n == 0 { INFINITY } else { gf16_mul(A, gf16_inv(n)) }
+    if n == 0 {
+        INFINITY
+    } else {
+        gf16_mul(A, gf16_inv(n))
+    }
 }
 
 /// The io half of the inverse: 1/io + (1/io)(1/A + 1/A²)·t, mapped back to AES's basis.
@@ -309,12 +317,12 @@ impl Tables {
     }
 
     #[inline(always)]
-    fn to_tower(&self, x: V128) -> V128 {
+    fn aes_to_tower(&self, x: V128) -> V128 {
         self.nibble_linear(self.phi_lo, self.phi_hi, x)
     }
 
     #[inline(always)]
-    fn from_tower(&self, x: V128) -> V128 {
+    fn tower_to_aes(&self, x: V128) -> V128 {
         self.nibble_linear(self.phi_inv_lo, self.phi_inv_hi, x)
     }
 
@@ -372,7 +380,7 @@ impl Tables {
 /// The AES S-box on each byte of `x` (used by the key expansion).
 pub fn sub_bytes(x: V128) -> V128 {
     let t = Tables::new();
-    t.from_tower(t.sub_bytes(t.to_tower(x))).xor(V128::splat(0x63))
+    t.tower_to_aes(t.sub_bytes(t.aes_to_tower(x))).xor(V128::splat(0x63))
 }
 
 /// AES-256 round keys in the tower basis, prepared for `Tables::round`.
@@ -394,7 +402,7 @@ impl EncKey {
             if r < 14 && r > 0 {
                 k = V128::swizzle(k, V128::from_bytes(INV_SHIFT_ROWS));
             }
-            rk[r] = t.to_tower(k);
+            rk[r] = t.aes_to_tower(k);
         }
         EncKey { rk }
     }
@@ -411,6 +419,18 @@ impl Drop for EncKey {
     }
 }
 
+/// Work for `CbcEncryptor::encrypt_interleaved` to run between AES rounds.
+/// (A trait rather than a closure so that it can be forced inline: a call
+/// per round would undo the interleaving.)
+pub trait BetweenRounds {
+    fn after_round(&mut self, block: usize, round: usize);
+}
+
+impl BetweenRounds for () {
+    #[inline(always)]
+    fn after_round(&mut self, _: usize, _: usize) {}
+}
+
 /// CBC encryption in pieces, carrying the chaining value between them.
 pub struct CbcEncryptor<'a> {
     key: &'a EncKey,
@@ -424,37 +444,38 @@ impl<'a> CbcEncryptor<'a> {
     #[inline(always)]
     pub fn new(key: &'a EncKey, iv: &[u8; 16]) -> CbcEncryptor<'a> {
         let t = Tables::new();
-        let chain = t.to_tower(V128::from_bytes(*iv));
+        let chain = t.aes_to_tower(V128::from_bytes(*iv));
         CbcEncryptor { key, t, chain }
     }
 
     /// Encrypts whole blocks of `data` in place.
     #[inline(always)]
     pub fn encrypt(&mut self, data: &mut [u8]) {
-        self.encrypt_interleaved(data, |_, _| {});
+        self.encrypt_interleaved(data, &mut ());
     }
 
-    /// Encrypts whole blocks of `data` in place, running `side(n, r)` after
-    /// round r (1..=13) of block n. The cipher is one serial chain of vector
-    /// instructions that leaves most execution units idle; independent work
-    /// placed between its rounds (scalar SHA-512 rounds, in `cbc_hs512`) runs
-    /// in those gaps almost for free. It has to be that fine-grained: a
-    /// coarser interleave does not fit in the processor's scheduling window.
+    /// Encrypts whole blocks of `data` in place, running `side.after_round(n,
+    /// r)` after round r (1..=13) of block n. The cipher is one serial chain
+    /// of vector instructions that leaves most execution units idle;
+    /// independent work placed between its rounds (scalar SHA-512 rounds, in
+    /// `cbc_hs512`) runs in those gaps almost for free. It has to be that
+    /// fine-grained: a coarser interleave does not fit in the processor's
+    /// scheduling window.
     #[inline(always)]
-    pub fn encrypt_interleaved(&mut self, data: &mut [u8], mut side: impl FnMut(usize, usize)) {
+    pub fn encrypt_interleaved(&mut self, data: &mut [u8], side: &mut impl BetweenRounds) {
         let (t, rk) = (&self.t, &self.key.rk);
         for (n, block) in data.chunks_exact_mut(16).enumerate() {
-            let mut x = t.to_tower(V128::load(block)).xor(rk[0]).xor(self.chain);
+            let mut x = t.aes_to_tower(V128::load(block)).xor(rk[0]).xor(self.chain);
             // Written out so that `side` sees constant round numbers.
             macro_rules! rounds {
                 ($($r:literal)*) => {$(
                     x = t.round(x, rk[$r]);
-                    side(n, $r);
+                    side.after_round(n, $r);
                 )*};
             }
             rounds!(1 2 3 4 5 6 7 8 9 10 11 12 13);
             self.chain = t.last_round(x, rk[14]);
-            t.from_tower(self.chain).store(block);
+            t.tower_to_aes(self.chain).store(block);
         }
     }
 }
@@ -498,10 +519,8 @@ pub(crate) mod tests {
         let mut block: [u8; 16] = core::array::from_fn(|i| (i * 0x11) as u8);
         let ek = EncKey::new(&crate::aes_key::RoundKeys::expand(&key).0);
         ek.cbc_encrypt(&[0u8; 16], &mut block);
-        let expected = [
-            0x8e, 0xa2, 0xb7, 0xca, 0x51, 0x67, 0x45, 0xbf, 0xea, 0xfc, 0x49, 0x90, 0x4b, 0x49, 0x60,
-            0x89,
-        ];
+        let expected =
+            [0x8e, 0xa2, 0xb7, 0xca, 0x51, 0x67, 0x45, 0xbf, 0xea, 0xfc, 0x49, 0x90, 0x4b, 0x49, 0x60, 0x89];
         assert_eq!(block, expected);
     }
 

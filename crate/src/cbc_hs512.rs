@@ -3,7 +3,7 @@
 
 use crate::aes_bitsliced::DecKey;
 use crate::aes_key::RoundKeys;
-use crate::aes_vperm::{CbcEncryptor, EncKey};
+use crate::aes_vperm::{BetweenRounds, CbcEncryptor, EncKey};
 use crate::hmac::HmacSha512;
 use crate::sha512::{self, Compression};
 
@@ -101,7 +101,7 @@ pub fn seal(key: &[u8; KEY_LEN], iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8], 
 
 /// CBC-encrypts `ct` in place and feeds the ciphertext to `mac`, hashing each
 /// 128-byte piece of ciphertext in the gaps of encrypting the next one (see
-/// `CbcEncryptor::encrypt_interleaved`): ten SHA-512 rounds per AES block.
+/// `CbcEncryptor::encrypt_interleaved`).
 fn encrypt_and_mac(enc: &mut CbcEncryptor, mac: &mut HmacSha512, ct: &mut [u8]) {
     const PIECE: usize = sha512::BLOCK_LEN;
     // First encrypt enough to fill the hash's pending block, plus a piece
@@ -117,17 +117,26 @@ fn encrypt_and_mac(enc: &mut CbcEncryptor, mac: &mut HmacSha512, ct: &mut [u8]) 
         let (ready, rest) = ct.split_at_mut(encrypted);
         let sha = mac.inner();
         sha.begin_block(&ready[hashed..hashed + PIECE], &mut c);
-        enc.encrypt_interleaved(&mut rest[..PIECE], |n, r| {
-            if r <= 10 {
-                c.round(10 * n + r - 1);
-            }
-        });
+        enc.encrypt_interleaved(&mut rest[..PIECE], &mut TenRounds(&mut c));
         sha.end_block(&c);
         hashed += PIECE;
         encrypted += PIECE;
     }
     enc.encrypt(&mut ct[encrypted..]);
     mac.update(&ct[hashed..]);
+}
+
+/// Ten SHA-512 rounds after AES rounds 1 to 10 of each block: the 80 rounds
+/// of a compression spread over the 8 blocks of a piece.
+struct TenRounds<'a>(&'a mut Compression);
+
+impl BetweenRounds for TenRounds<'_> {
+    #[inline(always)]
+    fn after_round(&mut self, n: usize, r: usize) {
+        if r <= 10 {
+            self.0.round(10 * n + r - 1);
+        }
+    }
 }
 
 /// Checks the tag of `buf` = ciphertext ‖ tag in constant time and only then

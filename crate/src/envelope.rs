@@ -111,10 +111,7 @@ pub fn decode(input: &[u8]) -> Option<Fields> {
     r.expect(TAG_NAME)?;
     let tag = r.bin()?;
     let fields = Fields { key, iv, ct, tag };
-    let ok = r.pos == input.len()
-        && lengths_valid(key.1, ct.1)
-        && iv.1 == IV_LEN
-        && tag.1 == TAG_LEN;
+    let ok = r.pos == input.len() && lengths_valid(key.1, ct.1) && iv.1 == IV_LEN && tag.1 == TAG_LEN;
     ok.then_some(fields)
 }
 

@@ -150,7 +150,12 @@ pub unsafe extern "C" fn nc_envelope_decode(ptr: *const u8, len: usize, out: *mu
 /// # Safety
 /// `key`: 32 bytes, `iv`: 16; `data` has room for `len + 16` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn nc_aes256_cbc_encrypt(key: *const u8, iv: *const u8, data: *mut u8, len: usize) -> usize {
+pub unsafe extern "C" fn nc_aes256_cbc_encrypt(
+    key: *const u8,
+    iv: *const u8,
+    data: *mut u8,
+    len: usize,
+) -> usize {
     let buf = bytes_mut(data, cbc_hs512::padded_len(len));
     cbc_hs512::aes256_cbc_encrypt(array(key), array(iv), buf, len)
 }
@@ -161,7 +166,12 @@ pub unsafe extern "C" fn nc_aes256_cbc_encrypt(key: *const u8, iv: *const u8, da
 /// # Safety
 /// `key`: 32 bytes, `iv`: 16, `data`: `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn nc_aes256_cbc_decrypt(key: *const u8, iv: *const u8, data: *mut u8, len: usize) -> i32 {
+pub unsafe extern "C" fn nc_aes256_cbc_decrypt(
+    key: *const u8,
+    iv: *const u8,
+    data: *mut u8,
+    len: usize,
+) -> i32 {
     to_i32(cbc_hs512::aes256_cbc_decrypt(array(key), array(iv), bytes_mut(data, len)))
 }
 
@@ -170,7 +180,13 @@ pub unsafe extern "C" fn nc_aes256_cbc_decrypt(key: *const u8, iv: *const u8, da
 /// # Safety
 /// `key`: `key_len` bytes, `msg`: `msg_len`; `out`: 64 writable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn nc_hmac_sha512(key: *const u8, key_len: usize, msg: *const u8, msg_len: usize, out: *mut u8) {
+pub unsafe extern "C" fn nc_hmac_sha512(
+    key: *const u8,
+    key_len: usize,
+    msg: *const u8,
+    msg_len: usize,
+    out: *mut u8,
+) {
     let mut mac = HmacSha512::new(bytes(key, key_len));
     mac.update(bytes(msg, msg_len));
     bytes_mut(out, 64).copy_from_slice(&mac.finalize());

@@ -5,7 +5,9 @@
 //!
 //! No table is indexed by secret data: AES runs on vector permutes
 //! (`aes_vperm`, serial CBC encryption) and bitsliced (`aes_bitsliced`,
-//! parallel CBC decryption); SHA-512 is plain 64-bit arithmetic.
+//! parallel CBC decryption); SHA-512 is plain 64-bit arithmetic with a
+//! vectorized message schedule. Sealing interleaves AES with SHA-512 (see
+//! `cbc_hs512`).
 
 mod aes_bitsliced;
 mod aes_key;
@@ -15,5 +17,5 @@ mod ct;
 pub mod envelope;
 pub mod ffi;
 pub mod hmac;
-pub mod sha512;
+mod sha512;
 mod simd;

@@ -1,9 +1,11 @@
-//! SHA-512 (FIPS 180-4). WebAssembly has native 64-bit integers, so the plain
-//! scalar algorithm, fully unrolled so the message schedule and the working
-//! variables live in locals, is what runs fastest under V8.
+//! SHA-512 (FIPS 180-4). WebAssembly has native 64-bit integers, so the
+//! rounds are plain scalar code, unrolled by eight so that the working
+//! variables stay in registers; the message schedule runs two words per
+//! vector operation.
 
 use crate::simd::V128;
 
+#[rustfmt::skip]
 const K: [u64; 80] = [
     0x428a2f98d728ae22, 0x7137449123ef65cd, 0xb5c0fbcfec4d3b2f, 0xe9b5dba58189dbbc,
     0x3956c25bf348b538, 0x59f111f1b605d019, 0x923f82a4af194f9b, 0xab1c5ed5da6d8118,
@@ -27,6 +29,7 @@ const K: [u64; 80] = [
     0x4cc5d4becb3e42b6, 0x597f299cfc657e2a, 0x5fcb6fab3ad6faec, 0x6c44198c4a475817,
 ];
 
+#[rustfmt::skip]
 const IV: [u64; 8] = [
     0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
     0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
@@ -148,7 +151,6 @@ impl Compression {
 }
 
 /// Incremental SHA-512.
-#[derive(Clone)]
 pub struct Sha512 {
     state: [u64; 8],
     buf: [u8; BLOCK_LEN],
@@ -158,28 +160,6 @@ pub struct Sha512 {
 }
 
 impl Sha512 {
-    /// Bytes waiting in the buffer for a whole block.
-    pub(crate) fn buffered(&self) -> usize {
-        self.buf_len
-    }
-
-    /// Starts hashing a whole block of public data (its schedule is not
-    /// wiped) while nothing is buffered; `end_block` completes it.
-    #[inline(always)]
-    pub(crate) fn begin_block(&self, block: &[u8], c: &mut Compression) {
-        debug_assert_eq!(self.buf_len, 0);
-        schedule(block, &mut c.wk);
-        c.v = self.state;
-    }
-
-    #[inline(always)]
-    pub(crate) fn end_block(&mut self, c: &Compression) {
-        for (s, v) in self.state.iter_mut().zip(c.v) {
-            *s = s.wrapping_add(v);
-        }
-        self.len += BLOCK_LEN as u64;
-    }
-
     pub fn new() -> Sha512 {
         Sha512 { state: IV, buf: [0; BLOCK_LEN], buf_len: 0, len: 0 }
     }
@@ -217,6 +197,28 @@ impl Sha512 {
             o.copy_from_slice(&h.to_be_bytes());
         }
         out
+    }
+
+    /// Bytes waiting in the buffer for a whole block.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf_len
+    }
+
+    /// Starts hashing a whole block of public data (its schedule is not
+    /// wiped) while nothing is buffered; `end_block` completes it.
+    #[inline(always)]
+    pub(crate) fn begin_block(&self, block: &[u8], c: &mut Compression) {
+        debug_assert_eq!(self.buf_len, 0);
+        schedule(block, &mut c.wk);
+        c.v = self.state;
+    }
+
+    #[inline(always)]
+    pub(crate) fn end_block(&mut self, c: &Compression) {
+        for (s, v) in self.state.iter_mut().zip(c.v) {
+            *s = s.wrapping_add(v);
+        }
+        self.len += BLOCK_LEN as u64;
     }
 }
 

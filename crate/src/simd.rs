@@ -1,8 +1,9 @@
-//! The handful of 128-bit vector operations the AES code is written in.
+//! The handful of 128-bit vector operations that AES and SHA-512's message
+//! schedule are written in.
 //!
 //! On wasm32 each maps onto one simd128 instruction. Elsewhere a byte-array
 //! emulation with identical semantics (including `swizzle`'s "index ≥ 16
-//! gives 0" rule) lets native `cargo test` run the very same AES code. The
+//! gives 0" rule) lets native `cargo test` run the very same code. The
 //! emulation indexes arrays by data, so it is for testing only: the shipped
 //! artifact is the wasm build.
 
@@ -18,8 +19,8 @@ impl V128 {
     #[inline(always)]
     pub fn from_bytes(b: [u8; 16]) -> V128 {
         V128(u8x16(
-            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-            b[14], b[15],
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+            b[15],
         ))
     }
 
@@ -59,10 +60,16 @@ impl V128 {
         V128(v128_or(self.0, o.0))
     }
 
-    /// Each 16-bit lane shifted right by 4: byte i gets its high nibble in
-    /// bits 0..4 and the low nibble of byte i + 1 above. Mask it to get the
-    /// high nibbles (V8 lowers an 8-bit shift to this same shift plus a mask
-    /// that it rebuilds on every use).
+    /// 0xff in each byte where `self` and `o` are equal, else 0.
+    #[inline(always)]
+    pub fn bytes_eq(self, o: V128) -> V128 {
+        V128(i8x16_eq(self.0, o.0))
+    }
+
+    /// Each 16-bit lane shifted right by 4: every byte gets its high nibble in
+    /// bits 0..4, and even bytes the low nibble of the next byte above it.
+    /// Masked, that gives the high nibbles (V8 lowers an 8-bit shift to this
+    /// same shift plus a mask that it rebuilds on every use).
     #[inline(always)]
     pub fn shr16_4(self) -> V128 {
         V128(u16x8_shr(self.0, 4))
@@ -158,11 +165,7 @@ impl V128 {
     }
 
     fn map2(self, o: V128, f: impl Fn(u8, u8) -> u8) -> V128 {
-        let mut r = [0u8; 16];
-        for i in 0..16 {
-            r[i] = f(self.0[i], o.0[i]);
-        }
-        V128(r)
+        V128(core::array::from_fn(|i| f(self.0[i], o.0[i])))
     }
 
     pub fn xor(self, o: V128) -> V128 {
@@ -177,6 +180,10 @@ impl V128 {
         self.map2(o, |a, b| a | b)
     }
 
+    pub fn bytes_eq(self, o: V128) -> V128 {
+        self.map2(o, |a, b| 0u8.wrapping_sub((a == b) as u8))
+    }
+
     pub fn shr16_4(self) -> V128 {
         let mut r = [0u8; 16];
         for i in (0..16).step_by(2) {
@@ -187,7 +194,7 @@ impl V128 {
     }
 
     pub fn swizzle(table: V128, idx: V128) -> V128 {
-        idx.map2(idx, |i, _| if i < 16 { table.0[i as usize] } else { 0 })
+        V128(idx.0.map(|i| if i < 16 { table.0[i as usize] } else { 0 }))
     }
 
     fn lanes64(self) -> [u64; 2] {
@@ -243,11 +250,7 @@ impl V128 {
     }
 
     fn rotate_words(self, by: usize) -> V128 {
-        let mut r = [0u8; 16];
-        for i in 0..16 {
-            r[i] = self.0[(i + 4 * by) % 16];
-        }
-        V128(r)
+        V128(core::array::from_fn(|i| self.0[(i + 4 * by) % 16]))
     }
 
     pub fn rotate_words_1(self) -> V128 {

@@ -131,7 +131,9 @@ fn abi_seal_open_in_place() {
     let msg: Vec<u8> = (0..100u8).collect();
     let mut data = msg.clone();
     data.resize(msg.len() + 48, 0);
-    let n = unsafe { ffi::nc_seal(KEY.as_ptr(), IV.as_ptr(), aad.as_ptr(), aad.len(), data.as_mut_ptr(), msg.len()) };
+    let n = unsafe {
+        ffi::nc_seal(KEY.as_ptr(), IV.as_ptr(), aad.as_ptr(), aad.len(), data.as_mut_ptr(), msg.len())
+    };
     assert_eq!(n, 112 + 32);
     assert_eq!(data[..n], sealed(aad, &msg)[..]);
     let m = unsafe { ffi::nc_open(KEY.as_ptr(), IV.as_ptr(), aad.as_ptr(), aad.len(), data.as_mut_ptr(), n) };
@@ -147,7 +149,8 @@ fn abi_seal_open_in_place() {
     let m = unsafe { ffi::nc_open(KEY.as_ptr(), IV.as_ptr(), std::ptr::null(), 0, empty.as_mut_ptr(), 48) };
     assert_eq!(m, 0);
     for bad in [0, 47, 49, 63] {
-        let m = unsafe { ffi::nc_open(KEY.as_ptr(), IV.as_ptr(), std::ptr::null(), 0, empty.as_mut_ptr(), bad) };
+        let m =
+            unsafe { ffi::nc_open(KEY.as_ptr(), IV.as_ptr(), std::ptr::null(), 0, empty.as_mut_ptr(), bad) };
         assert_eq!(m, -1);
     }
 }
@@ -161,7 +164,15 @@ fn abi_envelope_round_trip_and_offsets() {
     assert_eq!(len, envelope::encoded_len(256, 64).unwrap());
     let mut out = vec![0u8; len];
     let n = unsafe {
-        ffi::nc_envelope_encode(wk.as_ptr(), wk.len(), IV.as_ptr(), ct.as_ptr(), ct.len(), tag.as_ptr(), out.as_mut_ptr())
+        ffi::nc_envelope_encode(
+            wk.as_ptr(),
+            wk.len(),
+            IV.as_ptr(),
+            ct.as_ptr(),
+            ct.len(),
+            tag.as_ptr(),
+            out.as_mut_ptr(),
+        )
     };
     assert_eq!(n, len);
     let mut words = [0u8; 32];
@@ -177,7 +188,9 @@ fn abi_envelope_round_trip_and_offsets() {
     assert_eq!(ffi::nc_envelope_len(513, 64), 0);
     assert_eq!(ffi::nc_envelope_len(256, 0), 0);
     assert_eq!(ffi::nc_envelope_len(256, 65), 0);
-    let n = unsafe { ffi::nc_envelope_encode(wk.as_ptr(), 0, IV.as_ptr(), ct.as_ptr(), 64, tag.as_ptr(), out.as_mut_ptr()) };
+    let n = unsafe {
+        ffi::nc_envelope_encode(wk.as_ptr(), 0, IV.as_ptr(), ct.as_ptr(), 64, tag.as_ptr(), out.as_mut_ptr())
+    };
     assert_eq!(n, 0);
 }
 
@@ -192,10 +205,21 @@ fn abi_primitive_hooks() {
     assert_eq!(m, 20);
     assert_eq!(data[..20], [2u8; 20]);
     for bad in [0, 15, 17] {
-        assert_eq!(unsafe { ffi::nc_aes256_cbc_decrypt(key.as_ptr(), IV.as_ptr(), data.as_mut_ptr(), bad) }, -1);
+        assert_eq!(
+            unsafe { ffi::nc_aes256_cbc_decrypt(key.as_ptr(), IV.as_ptr(), data.as_mut_ptr(), bad) },
+            -1
+        );
     }
     let mut mac = [0u8; 64];
-    unsafe { ffi::nc_hmac_sha512(b"Jefe".as_ptr(), 4, b"what do ya want for nothing?".as_ptr(), 28, mac.as_mut_ptr()) };
+    unsafe {
+        ffi::nc_hmac_sha512(
+            b"Jefe".as_ptr(),
+            4,
+            b"what do ya want for nothing?".as_ptr(),
+            28,
+            mac.as_mut_ptr(),
+        )
+    };
     assert_eq!(mac[..8], [0x16, 0x4b, 0x7a, 0x7b, 0xfc, 0xf8, 0x19, 0xe2]); // RFC 4231 case 2
 }
 

@@ -36,6 +36,7 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Unread application messages above this many bytes pause the socket. */
 const INBOX_HIGH_WATER = 4 * 1024 * 1024;
 const CLOSE_TIMEOUT_MS = 5_000;
+const RESOLVED = Promise.resolve();
 /** Lane messages held for a layer that has not attached yet: enough for a file offer or two, no more. */
 const MAX_UNCLAIMED_MESSAGES = 16;
 const MAX_UNCLAIMED_BYTES = 1024 * 1024;
@@ -133,6 +134,12 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #inboxBytes = 0;
   readonly #waiters: Waiter[] = [];
   #sendTail: Promise<void> = Promise.resolve();
+  #pendingSends = 0;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.socket.uncork();
+  };
 
   constructor(socket: Socket, setup: ChannelSetup) {
     super();
@@ -211,32 +218,66 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       return Promise.reject(invalidArgument(`message of ${message.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`));
     }
     const run = () => this.#writeMessage(lane, message, options.signal);
-    const result = this.#sendTail.then(run, run);
+    // With nothing ahead of it a message is written at once — synchronously when the socket has room.
+    const direct = this.#pendingSends === 0;
+    this.#pendingSends++;
+    const result = direct ? run() : this.#sendTail.then(run, run);
     this.#sendTail = result.catch(() => {});
     return result;
   }
 
-  async #writeMessage(lane: number, message: Uint8Array, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) throw abortError(signal);
-    await this.ready;
-    this.#assertWritable();
-    let offset = 0;
+  /**
+   * Writes one message's records. Stays synchronous while the socket has
+   * room, so the common small send costs no promise round trips; the
+   * pending-send count is therefore settled synchronously too.
+   */
+  #writeMessage(lane: number, message: Uint8Array, signal?: AbortSignal): Promise<void> {
+    let rest: Promise<void> | undefined;
+    try {
+      if (signal?.aborted) throw abortError(signal);
+      if (this.#handshake.state !== 'done') {
+        rest = this.ready.then(() => {
+          this.#assertWritable();
+          return this.#writeFragments(lane, message, 0, signal);
+        });
+      } else {
+        this.#assertWritable();
+        rest = this.#writeFragments(lane, message, 0, signal);
+      }
+    } catch (error) {
+      this.#pendingSends--;
+      return Promise.reject(error);
+    }
+    if (!rest) {
+      this.#pendingSends--;
+      return RESOLVED;
+    }
+    return rest.finally(() => this.#pendingSends--);
+  }
+
+  /** Writes fragments from `offset`; returns a promise only if it had to wait for 'drain'. */
+  #writeFragments(lane: number, message: Uint8Array, offset: number, signal?: AbortSignal): Promise<void> | undefined {
     do {
       const end = Math.min(offset + MAX_RECORD_PLAINTEXT, message.length);
       const final = end === message.length;
       const flushed = this.#write(this.#sealer!.seal(laneRecordType(lane, final), message.subarray(offset, end)));
       offset = end;
-      if (!flushed) {
-        try {
-          await waitForDrain(this.socket, signal);
-        } catch (error) {
-          // A half-sent message would corrupt the lane for the peer: the channel cannot go on.
-          if (!final) this.destroy(error instanceof NetcryptError ? error : lostConnection(error));
-          throw error;
-        }
-        this.#assertWritable();
-      }
+      if (!flushed) return this.#afterDrain(lane, message, offset, final, signal);
     } while (offset < message.length);
+    return undefined;
+  }
+
+  async #afterDrain(lane: number, message: Uint8Array, offset: number, final: boolean, signal?: AbortSignal): Promise<void> {
+    try {
+      await waitForDrain(this.socket, signal);
+    } catch (error) {
+      // A half-sent message would corrupt the lane for the peer: the channel cannot go on.
+      if (!final) this.destroy(error instanceof NetcryptError ? error : lostConnection(error));
+      throw error;
+    }
+    if (final) return;
+    this.#assertWritable();
+    await this.#writeFragments(lane, message, offset, signal);
   }
 
   #assertWritable(): void {
@@ -244,8 +285,16 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#closeSent || this.#peerClosed || this.#finished) throw new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
   }
 
-  /** Writes buffers in order; returns false when the socket asks us to wait for 'drain'. */
+  /**
+   * Writes buffers in order; returns false when the socket asks us to wait
+   * for 'drain'. Everything written in one tick leaves in one writev.
+   */
   #write(buffers: Uint8Array[]): boolean {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(this.#uncork);
+    }
     let flushed = true;
     for (const buffer of buffers) flushed = this.socket.write(buffer);
     return flushed;
@@ -294,7 +343,13 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#laneHandlers.set(lane, handler);
     for (const message of this.#unclaimed[lane]?.splice(0) ?? []) {
       this.#unclaimedBytes -= message.length;
-      handler(message);
+      try {
+        handler(message);
+      } catch (error) {
+        // Same as a message arriving now: a layer that rejects it ends the channel.
+        this.destroy(asNetcryptError(error));
+        return;
+      }
     }
   }
 

@@ -136,6 +136,7 @@ export class FileLanes {
   }
 
   #onClose(error: NetcryptError): void {
+    if (this.#closeError) return;
     this.#closeError = error;
     channelErrors.add(error);
     this.toReceiver.fail(error);

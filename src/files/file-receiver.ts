@@ -61,8 +61,8 @@ export function recvFile(channel: SecureChannel, dir = '', options: Omit<FileRec
   return receiveFile(channel, { ...options, dir: dir || undefined });
 }
 
-function receiveBatch(channel: SecureChannel, options: FileReceiveOptions, single: boolean): Promise<FileResult[]> {
-  // Claimed now, not when this call's turn comes, so that the peer's first message finds the lanes taken.
+async function receiveBatch(channel: SecureChannel, options: FileReceiveOptions, single: boolean): Promise<FileResult[]> {
+  // Claimed at the call (an async function runs synchronously up to its first await), not when this call's turn comes.
   const lanes = fileLanes(channel);
   const dir = options.dir ?? process.cwd();
   return lanes.receiveTurn(async () => {
@@ -81,7 +81,8 @@ function receiveBatch(channel: SecureChannel, options: FileReceiveOptions, singl
         if ('partialPath' in target) results.push(await receiveContent(lanes, id, index, target, overwrite, meter, signal));
       }
       await finishDirectories(targets);
-      await lanes.send({ t: 'done', id });
+      // Everything is in place: if the connection drops now, the files are still complete and this side succeeded.
+      lanes.send({ t: 'done', id }).catch(() => {});
       return results;
     } catch (error) {
       lanes.stopContent(id);
@@ -133,18 +134,18 @@ async function receiveContent(
   const { handle, length: held } = await openPartial(target);
   try {
     // Offer what an earlier attempt left, if it can be a prefix of this file.
-    let hash = createHash('sha256');
-    let offset = held <= entry.size && (await hashPrefix(handle, hash, held, signal)) ? held : 0;
-    if (offset === 0) hash = createHash('sha256');
+    const prefix = createHash('sha256');
+    const offered = held <= entry.size && (await hashPrefix(handle, prefix, held, signal)) ? held : 0;
     const window = Math.min(WINDOW_BYTES, lanes.channel.maxMessageBytes);
     lanes.openWindow(id, window);
-    await lanes.send({ t: 'want', id, index, offset, prefix: hash.copy().digest(), credit: window });
+    const prefixDigest = (offered > 0 ? prefix.copy() : createHash('sha256')).digest();
+    await lanes.send({ t: 'want', id, index, offset: offered, prefix: prefixDigest, credit: window });
 
     const start = await nextEvent(lanes, id, signal);
     if (start.t !== 'start' || start.index !== index) throw lanes.violation(`expected the start of entry ${index}, got ${start.t}`);
-    if (start.offset !== offset && start.offset !== 0) throw lanes.violation('sender resumed from an offset that was not offered');
-    if (start.offset === 0 && held > 0) hash = createHash('sha256');
-    offset = start.offset;
+    if (start.offset !== offered && start.offset !== 0) throw lanes.violation('sender resumed from an offset that was not offered');
+    const offset = start.offset;
+    const hash = offset > 0 ? prefix : createHash('sha256');
     // A partial longer than what is kept must not leave stale bytes past the new end.
     if (held > offset) await handle.truncate(offset);
     meter.startFile(name, entry.size, offset);

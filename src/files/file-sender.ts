@@ -24,7 +24,7 @@ import { checkName, displayName } from './file-names.ts';
 import { type ProgressListener, ProgressMeter } from './progress.ts';
 
 /** Content per lane message at most; the channel splits it into 64 KiB records. */
-const CHUNK_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 256 * 1024;
 
 export interface FileSendOptions {
   /** Cancels the transfer; the receiver removes what it received. */
@@ -86,7 +86,7 @@ export async function sendFiles(channel: SecureChannel, paths: readonly string[]
 }
 
 /** Sends a listed batch: manifest, then each file the receiver asks for, until it says done. */
-export function sendBatch(channel: SecureChannel, sources: Source[], options: FileSendOptions): Promise<FileResult[]> {
+export async function sendBatch(channel: SecureChannel, sources: Source[], options: FileSendOptions): Promise<FileResult[]> {
   const lanes = fileLanes(channel);
   return lanes.sendTurn(async () => {
     const { signal } = options;
@@ -106,8 +106,8 @@ export function sendBatch(channel: SecureChannel, sources: Source[], options: Fi
           if (results.length !== sources.filter((source) => source.entry.type === 'file').length) throw lanes.violation('receiver finished early');
           return results;
         }
-        const source = reply.t === 'want' ? sources[reply.index] : undefined;
-        if (reply.t !== 'want' || !source || !('stats' in source) || sent.has(reply.index)) throw lanes.violation(`unexpected ${reply.t}`);
+        const source = sources[reply.index];
+        if (!source || !('stats' in source) || sent.has(reply.index)) throw lanes.violation(`receiver asked for entry ${reply.index}, not a file left to send`);
         sent.add(reply.index);
         results.push(await sendContent(lanes, id, reply, source, meter, signal));
       }
@@ -132,7 +132,7 @@ async function nextReply(lanes: FileLanes, id: number, signal?: AbortSignal): Pr
   }
 }
 
-/** A read started ahead: its failure is reported when it is awaited, not as an unhandled rejection. */
+/** A read started ahead: a failure is reported when it is awaited, not as an unhandled rejection. */
 function pending<T>(promise: Promise<T>): Promise<T> {
   promise.catch(() => {});
   return promise;
@@ -163,11 +163,10 @@ async function sendContent(
     throw ioError(error, `open ${displayName(name)}`);
   }
   try {
-    const read = async (position: number, length: number): Promise<Buffer> => {
-      const buffer = Buffer.allocUnsafe(length);
+    const read = async (buffer: Buffer, position: number): Promise<Buffer> => {
       try {
-        const { bytesRead } = await handle.read(buffer, 0, length, position);
-        if (bytesRead !== length) throw changed(name);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead !== buffer.length) throw changed(name);
       } catch (error) {
         throw ioError(error, `read ${displayName(name)}`);
       }
@@ -188,10 +187,14 @@ async function sendContent(
 
     // At most a quarter of the receiver's window: it returns credit a quarter at a time, so credit always comes back.
     const chunkBytes = Math.min(CHUNK_BYTES, lanes.channel.maxMessageBytes, Math.max(1, Math.floor(want.credit / 4)));
-    const readChunk = (position: number) => pending(read(position, Math.min(chunkBytes, entry.size - position)));
+    // Two buffers take turns: the next chunk is read from disk into one while the other is
+    // encrypted and sent (the channel has sealed it by the time the send resolves).
+    const buffers = [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)];
+    let turn = 0;
+    const readChunk = (position: number) =>
+      pending(read(buffers[turn++ % 2]!.subarray(0, Math.min(chunkBytes, entry.size - position)), position));
     let credit = want.credit;
     let position = offset;
-    // The next chunk is read from disk while this one is encrypted and sent.
     let next = position < entry.size ? readChunk(position) : undefined;
     while (next) {
       const chunk = await next;

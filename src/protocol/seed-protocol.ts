@@ -18,6 +18,7 @@ import type { BackendChoice } from '../backend/index.ts';
 import { resolveBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
 import { SecureChannel } from '../channel/secure-channel.ts';
+import * as files from '../files/index.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import type { PeerIdentity } from '../handshake/handshake.ts';
 import {
@@ -127,6 +128,19 @@ abstract class SeedProtocol {
   /** Receives and decrypts one message. Every failure rejects with a NetcryptError. */
   async recvCryptoStream(socket: Socket): Promise<Buffer> {
     return (await this.#readyChannel(socket)).receive();
+  }
+
+  /** Streams a file to the peer: base name only, verified by SHA-256 (docs/FILES.md). */
+  async sendFile(socket: Socket, path: string, options?: files.FileSendOptions): Promise<files.FileResult> {
+    return files.sendFile(await this.#readyChannel(socket), path, options);
+  }
+
+  /**
+   * Receives one file into `fileLocation` (default: the current directory —
+   * the process never changes directory), under a validated name, atomically.
+   */
+  async recvFile(socket: Socket, fileLocation = '', options?: Omit<files.FileReceiveOptions, 'dir'>): Promise<files.FileResult> {
+    return files.recvFile(await this.#readyChannel(socket), fileLocation, options);
   }
 
   /**

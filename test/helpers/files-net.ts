@@ -24,12 +24,7 @@ export interface ChannelPair {
   receiver: SecureChannel;
 }
 
-/**
- * A netcrypt server on loopback. pair() connects a client and returns both
- * ends once each has finished its handshake; tests start the receiving call
- * before the sending one, so the receiver's lanes are claimed before the
- * first file message arrives.
- */
+/** A netcrypt server on loopback. pair() connects a client and returns both ends once each has finished its handshake. */
 export class Peers {
   readonly #server: net.Server;
   readonly #waiting: ((channel: SecureChannel) => void)[] = [];

@@ -1,11 +1,29 @@
 /** Loopback plumbing for the channel tests: listening, proxies that tamper, raw peers. */
 
 import net from 'node:net';
+import { after } from 'node:test';
 import { FrameDecoder, encodeFrame } from '../../src/wire/frames.ts';
 
 export async function listen(server: net.Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as net.AddressInfo).port;
+}
+
+/**
+ * Listens on loopback and, when the test file ends, closes the server and
+ * destroys its connections (server.close() alone waits for them forever).
+ */
+export async function serve(server: net.Server): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  after(() => {
+    server.close();
+    for (const socket of sockets) socket.destroy();
+  });
+  return listen(server);
 }
 
 export async function connectRaw(port: number): Promise<net.Socket> {
