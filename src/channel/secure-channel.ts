@@ -18,6 +18,7 @@ import { Handshake, type PeerIdentity } from '../handshake/handshake.ts';
 import type { Identity } from '../keys/identity.ts';
 import { FrameDecoder } from '../wire/frames.ts';
 import { MAX_HANDSHAKE_FRAME, type Role } from '../wire/handshake-messages.ts';
+import { BATCH_ITEM_MAX, MessageAssembler, MessageBatch } from '../wire/messages.ts';
 import {
   LANE_COUNT,
   MAX_RECORD_FRAME,
@@ -26,6 +27,7 @@ import {
   type RecordOpener,
   RecordType,
   type RecordSealer,
+  batchRecordType,
   laneRecordType,
   parseRecordType,
 } from '../wire/records.ts';
@@ -37,6 +39,12 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const INBOX_HIGH_WATER = 4 * 1024 * 1024;
 const CLOSE_TIMEOUT_MS = 5_000;
 const RESOLVED = Promise.resolve();
+/**
+ * Sealed bytes queued in the socket beyond this make a send wait for
+ * 'drain'. The socket's own 16 KiB mark would stall after every 64 KiB
+ * record and keep sealing and sending from overlapping.
+ */
+const SEND_BUFFER_BYTES = 1024 * 1024;
 /** Lane messages held for a layer that has not attached yet: enough for a file offer or two, no more. */
 const MAX_UNCLAIMED_MESSAGES = 16;
 const MAX_UNCLAIMED_BYTES = 1024 * 1024;
@@ -69,6 +77,14 @@ export interface SendOptions {
 }
 
 type LaneHandler = (message: Buffer) => void;
+
+/** Small messages waiting for the end of the tick to leave in one BATCH record. */
+interface PendingBatch {
+  batch: MessageBatch;
+  sent: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
 
 interface Waiter {
   resolve: (message: Buffer) => void;
@@ -124,8 +140,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
 
-  readonly #assembly: (Buffer[] | undefined)[] = new Array(LANE_COUNT);
-  readonly #assemblyBytes: number[] = new Array(LANE_COUNT).fill(0);
+  readonly #assembler: MessageAssembler;
   readonly #laneHandlers = new Map<number, LaneHandler>();
   /** Lane messages that arrived before their layer attached, bounded. */
   readonly #unclaimed: (Buffer[] | undefined)[] = new Array(LANE_COUNT);
@@ -135,8 +150,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   readonly #waiters: Waiter[] = [];
   #sendTail: Promise<void> = Promise.resolve();
   #pendingSends = 0;
+  #batch?: PendingBatch;
   #corked = false;
-  readonly #uncork = (): void => {
+  readonly #endOfTick = (): void => {
+    this.#flushBatch();
     this.#corked = false;
     this.socket.uncork();
   };
@@ -148,6 +165,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#setup = setup;
     this.#maxMessageBytes = setup.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!Number.isInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 1) throw invalidArgument('maxMessageBytes must be a positive integer');
+    this.#assembler = new MessageAssembler(this.#maxMessageBytes);
     this.#handshake = new Handshake({ role: setup.role, identity: setup.identity, backend: setup.backend, random: setup.random });
     this.peerKnown = new Promise((resolve, reject) => {
       this.#resolvePeerKnown = resolve;
@@ -179,7 +197,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     socket.on('close', this.#onSocketClose);
     // A socket handed over paused (e.g. by the SOCKS dialer, holding early bytes) must flow now.
     socket.resume();
-    this.#write(this.#handshake.start());
+    this.#writeFrames(this.#handshake.start());
   }
 
   get peer(): PeerIdentity | undefined {
@@ -216,6 +234,14 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (!Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) throw invalidArgument('lane out of range');
     if (message.length > this.#maxMessageBytes) {
       return Promise.reject(invalidArgument(`message of ${message.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`));
+    }
+    if (this.#pendingSends === 0 && this.#handshake.state === 'done' && message.length <= BATCH_ITEM_MAX && !options.signal) {
+      try {
+        this.#assertWritable();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.#batchMessage(lane, message);
     }
     const run = () => this.#writeMessage(lane, message, options.signal);
     // With nothing ahead of it a message is written at once — synchronously when the socket has room.
@@ -260,7 +286,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     do {
       const end = Math.min(offset + MAX_RECORD_PLAINTEXT, message.length);
       const final = end === message.length;
-      const flushed = this.#write(this.#sealer!.seal(laneRecordType(lane, final), message.subarray(offset, end)));
+      const flushed = this.#sealAndWrite(laneRecordType(lane, final), message.subarray(offset, end));
       offset = end;
       if (!flushed) return this.#afterDrain(lane, message, offset, final, signal);
     } while (offset < message.length);
@@ -285,19 +311,59 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#closeSent || this.#peerClosed || this.#finished) throw new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
   }
 
-  /**
-   * Writes buffers in order; returns false when the socket asks us to wait
-   * for 'drain'. Everything written in one tick leaves in one writev.
-   */
-  #write(buffers: Uint8Array[]): boolean {
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(this.#uncork);
+  /** Adds a small message to this tick's batch; resolves when the batch's record is written. */
+  #batchMessage(lane: number, message: Uint8Array): Promise<void> {
+    let pending = this.#batch;
+    if (pending && (pending.batch.lane !== lane || !pending.batch.add(message))) {
+      this.#flushBatch();
+      pending = undefined;
     }
-    let flushed = true;
-    for (const buffer of buffers) flushed = this.socket.write(buffer);
-    return flushed;
+    if (!pending) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const sent = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      pending = this.#batch = { batch: new MessageBatch(lane), sent, resolve, reject };
+      pending.batch.add(message);
+      this.#corkUntilEndOfTick();
+    }
+    return pending.sent;
+  }
+
+  #flushBatch(): void {
+    const pending = this.#batch;
+    if (!pending) return;
+    this.#batch = undefined;
+    try {
+      const flushed = this.#writeFrames(this.#sealer!.seal(batchRecordType(pending.batch.lane), pending.batch.plaintext));
+      if (flushed) pending.resolve();
+      else waitForDrain(this.socket).then(pending.resolve, pending.reject);
+    } catch (error) {
+      pending.reject(error);
+    }
+  }
+
+  /**
+   * Seals and writes one record after any batched messages queued before
+   * it — sealing assigns the sequence number, so records must be sealed in
+   * the order they are written. Returns false when the caller should wait for 'drain'.
+   */
+  #sealAndWrite(type: number, plaintext: Uint8Array): boolean {
+    if (this.#batch) this.#flushBatch();
+    return this.#writeFrames(this.#sealer!.seal(type, plaintext));
+  }
+
+  #writeFrames(buffers: Uint8Array[]): boolean {
+    this.#corkUntilEndOfTick();
+    for (const buffer of buffers) this.socket.write(buffer);
+    return this.socket.writableLength < SEND_BUFFER_BYTES;
+  }
+
+  /** Everything written in one tick leaves in one writev. */
+  #corkUntilEndOfTick(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.socket.cork();
+    process.nextTick(this.#endOfTick);
   }
 
   // ── receiving ──────────────────────────────────────────────────────────
@@ -368,20 +434,14 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     const { type, plaintext } = this.#opener!.open(frame);
     const record = parseRecordType(type);
     if (record?.kind === 'close') return this.#onPeerClose();
-    if (record?.kind !== 'fragment') throw new NetcryptError(ErrorCode.PROTOCOL, `unexpected record type 0x${type.toString(16)}`);
-    const { lane, final } = record;
-    const size = this.#assemblyBytes[lane]! + plaintext.length;
-    if (size > this.#maxMessageBytes) {
-      throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message exceeds maxMessageBytes (${this.#maxMessageBytes})`);
+    if (record?.kind !== 'fragment' && record?.kind !== 'batch') {
+      throw new NetcryptError(ErrorCode.PROTOCOL, `unexpected record type 0x${type.toString(16)}`);
     }
-    const parts = (this.#assembly[lane] ??= []);
-    parts.push(plaintext as Buffer);
-    this.#assemblyBytes[lane] = size;
-    if (!final) return;
-    const message = parts.length === 1 ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.length) : Buffer.concat(parts, size);
-    this.#assembly[lane] = undefined;
-    this.#assemblyBytes[lane] = 0;
-    this.#deliver(lane, message);
+    const view = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length);
+    for (const message of this.#assembler.push(record, view)) {
+      if (this.#finished) return;
+      this.#deliver(record.lane, message);
+    }
   }
 
   #deliver(lane: number, message: Buffer): void {
@@ -410,7 +470,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   #onHandshakeFrame(frame: Buffer): void {
     const before = this.#handshake.state;
-    this.#write(this.#handshake.receive(frame));
+    this.#writeFrames(this.#handshake.receive(frame));
     if (before === 'await-hello' && this.#handshake.state === 'await-trust') void this.#decideTrust();
     if (this.#handshake.state === 'done') this.#onHandshakeDone();
   }
@@ -427,7 +487,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#finished) return;
     this.#resolvePeerKnown(peer);
     try {
-      this.#write(this.#handshake.acceptPeer());
+      this.#writeFrames(this.#handshake.acceptPeer());
     } catch (error) {
       this.destroy(asNetcryptError(error));
     }
@@ -465,7 +525,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #sendClose(): void {
     if (this.#closeSent || this.#finished) return;
     this.#closeSent = true;
-    this.#write(this.#sealer!.seal(RecordType.CLOSE, new Uint8Array(0)));
+    this.#sealAndWrite(RecordType.CLOSE, new Uint8Array(0));
     this.socket.end();
   }
 
@@ -507,6 +567,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#handshake.state !== 'done') this.#rejectHandshake(error ?? new NetcryptError(ErrorCode.CLOSED, 'closed during the handshake'));
     const pending = error ?? new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
     for (const waiter of this.#waiters.splice(0)) waiter.reject(pending);
+    this.#batch?.reject(pending);
+    this.#batch = undefined;
     this.socket.destroy();
     this.#resolveClosed();
     this.emit('close', error);

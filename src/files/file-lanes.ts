@@ -76,9 +76,10 @@ class MessageQueue<T> {
   }
 
   next(signal?: AbortSignal): Promise<T> {
+    // An abort wins over queued items: with a fast peer the whole file may already be queued.
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
     if (this.#error) return Promise.reject(this.#error);
-    if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
         this.#waiter = undefined;

@@ -24,6 +24,8 @@ export const RecordType = {
   FRAGMENT: 0x10,
   /** The last (or only) fragment of a message on a lane. */
   FINAL: 0x11,
+  /** Several whole small messages on a lane, each behind a 4-byte length (wire/messages.ts). */
+  BATCH: 0x20,
 } as const;
 
 /**
@@ -42,11 +44,22 @@ export function laneRecordType(lane: number, final: boolean): number {
   return (final ? RecordType.FINAL : RecordType.FRAGMENT) + 2 * lane;
 }
 
-export function parseRecordType(type: number): { kind: 'finished' | 'close' } | { kind: 'fragment'; lane: number; final: boolean } | null {
+export function batchRecordType(lane: number): number {
+  return RecordType.BATCH + lane;
+}
+
+export type ParsedRecordType =
+  | { kind: 'finished' | 'close' }
+  | { kind: 'fragment'; lane: number; final: boolean }
+  | { kind: 'batch'; lane: number };
+
+export function parseRecordType(type: number): ParsedRecordType | null {
   if (type === RecordType.FINISHED) return { kind: 'finished' };
   if (type === RecordType.CLOSE) return { kind: 'close' };
   const offset = type - RecordType.FRAGMENT;
   if (offset >= 0 && offset < 2 * LANE_COUNT) return { kind: 'fragment', lane: offset >> 1, final: (offset & 1) === 1 };
+  const lane = type - RecordType.BATCH;
+  if (lane >= 0 && lane < LANE_COUNT) return { kind: 'batch', lane };
   return null;
 }
 

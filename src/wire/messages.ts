@@ -1,0 +1,94 @@
+/**
+ * Messages on top of records, both directions, sans-I/O.
+ *
+ * A large message is cut into fragments (FRAGMENT… FINAL) of at most 64 KiB;
+ * small messages sent in the same tick share one BATCH record, each behind
+ * a 4-byte big-endian length, so a burst of small sends costs one seal
+ * instead of one per message. The assembler rebuilds messages per lane and
+ * enforces the receiver's size limit before buffering anything more.
+ */
+
+import { ErrorCode, NetcryptError } from '../errors.ts';
+import { LANE_COUNT, MAX_RECORD_PLAINTEXT, type ParsedRecordType } from './records.ts';
+
+/** Messages up to this size may be batched; larger ones go in their own records. */
+export const BATCH_ITEM_MAX = 16 * 1024;
+const LENGTH_BYTES = 4;
+
+/** Collects small messages for one lane into one record's plaintext. */
+export class MessageBatch {
+  readonly lane: number;
+  readonly #buffer = Buffer.allocUnsafe(MAX_RECORD_PLAINTEXT);
+  #length = 0;
+
+  constructor(lane: number) {
+    this.lane = lane;
+  }
+
+  /** Copies `message` in (the caller may reuse its buffer at once); false if it does not fit. */
+  add(message: Uint8Array): boolean {
+    if (this.#length + LENGTH_BYTES + message.length > this.#buffer.length) return false;
+    this.#buffer.writeUInt32BE(message.length, this.#length);
+    this.#buffer.set(message, this.#length + LENGTH_BYTES);
+    this.#length += LENGTH_BYTES + message.length;
+    return true;
+  }
+
+  get plaintext(): Buffer {
+    return this.#buffer.subarray(0, this.#length);
+  }
+}
+
+function protocolError(message: string): NetcryptError {
+  return new NetcryptError(ErrorCode.PROTOCOL, message);
+}
+
+/** Rebuilds messages from opened records, per lane, within `maxMessageBytes`. */
+export class MessageAssembler {
+  readonly #maxMessageBytes: number;
+  readonly #parts: Buffer[][] = Array.from({ length: LANE_COUNT }, () => []);
+  readonly #bytes: number[] = new Array(LANE_COUNT).fill(0);
+
+  constructor(maxMessageBytes: number) {
+    this.#maxMessageBytes = maxMessageBytes;
+  }
+
+  /** Returns the messages this record completes, in order. */
+  push(record: ParsedRecordType & { kind: 'fragment' | 'batch' }, plaintext: Buffer): Buffer[] {
+    const { lane } = record;
+    return record.kind === 'batch' ? this.#unbatch(lane, plaintext) : this.#fragment(lane, record.final, plaintext);
+  }
+
+  #fragment(lane: number, final: boolean, plaintext: Buffer): Buffer[] {
+    const size = this.#bytes[lane]! + plaintext.length;
+    if (size > this.#maxMessageBytes) {
+      throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message exceeds maxMessageBytes (${this.#maxMessageBytes})`);
+    }
+    const parts = this.#parts[lane]!;
+    parts.push(plaintext);
+    this.#bytes[lane] = size;
+    if (!final) return [];
+    this.#parts[lane] = [];
+    this.#bytes[lane] = 0;
+    return [parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)];
+  }
+
+  #unbatch(lane: number, plaintext: Buffer): Buffer[] {
+    if (this.#bytes[lane] !== 0 || this.#parts[lane]!.length !== 0) throw protocolError('batch inside a fragmented message');
+    const messages: Buffer[] = [];
+    let offset = 0;
+    while (offset < plaintext.length) {
+      if (plaintext.length - offset < LENGTH_BYTES) throw protocolError('truncated batch entry');
+      const length = plaintext.readUInt32BE(offset);
+      offset += LENGTH_BYTES;
+      if (length > plaintext.length - offset) throw protocolError('batch entry longer than its record');
+      if (length > this.#maxMessageBytes) {
+        throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message exceeds maxMessageBytes (${this.#maxMessageBytes})`);
+      }
+      messages.push(plaintext.subarray(offset, offset + length));
+      offset += length;
+    }
+    if (messages.length === 0) throw protocolError('empty batch');
+    return messages;
+  }
+}
