@@ -31,13 +31,21 @@ import {
   laneRecordType,
   parseRecordType,
 } from '../wire/records.ts';
-import { abortError, waitForDrain, withDeadline } from './socket-waits.ts';
+import { abortError, checkTimeout, withDeadline } from '../deadline.ts';
+import { waitForDrain } from './socket-waits.ts';
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Unread application messages above this many bytes pause the socket. */
+/**
+ * Unread application messages above this many bytes pause the socket. Each
+ * message counts its length plus a fixed overhead, so floods of empty or
+ * tiny messages are bounded too.
+ */
 const INBOX_HIGH_WATER = 4 * 1024 * 1024;
+const INBOX_MESSAGE_OVERHEAD = 256;
 const CLOSE_TIMEOUT_MS = 5_000;
+/** How long a channel the peer has closed stays open for this side's last sends. */
+const HALF_CLOSED_LINGER_MS = 30_000;
 const RESOLVED = Promise.resolve();
 /**
  * Sealed bytes queued in the socket beyond this make a send wait for
@@ -151,6 +159,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #sendTail: Promise<void> = Promise.resolve();
   #pendingSends = 0;
   #batch?: PendingBatch;
+  #closeTimer?: NodeJS.Timeout;
+  #lingerTimer?: NodeJS.Timeout;
   #corked = false;
   readonly #endOfTick = (): void => {
     this.#flushBatch();
@@ -165,7 +175,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#setup = setup;
     this.#maxMessageBytes = setup.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!Number.isInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 1) throw invalidArgument('maxMessageBytes must be a positive integer');
+    const handshakeTimeoutMs = checkTimeout(setup.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
     this.#assembler = new MessageAssembler(this.#maxMessageBytes);
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#handshake = new Handshake({ role: setup.role, identity: setup.identity, backend: setup.backend, random: setup.random });
     this.peerKnown = new Promise((resolve, reject) => {
       this.#resolvePeerKnown = resolve;
@@ -179,8 +191,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
         reject(error);
       };
     });
+    handshakeDone.catch(() => {});
     this.ready = withDeadline(handshakeDone, {
-      timeoutMs: setup.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      timeoutMs: handshakeTimeoutMs,
       signal: setup.signal,
       what: 'handshake',
       onCancel: (error) => this.destroy(error),
@@ -188,13 +201,18 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     // Callers that only await one of the two must not see an unhandled rejection from the other.
     this.peerKnown.catch(() => {});
     this.ready.catch(() => {});
-    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
 
+    if (this.#finished) return; // the signal was already aborted
     socket.setNoDelay(true);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onSocketError);
     socket.on('close', this.#onSocketClose);
+    // A socket that died before we took it over (e.g. reset while our key was generated).
+    if (socket.destroyed) {
+      this.destroy(lostConnection(socket.errored ?? undefined));
+      return;
+    }
     // A socket handed over paused (e.g. by the SOCKS dialer, holding early bytes) must flow now.
     socket.resume();
     this.#writeFrames(this.#handshake.start());
@@ -231,7 +249,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   /** For layers above: sends a message on another lane. Messages on all lanes are serialised. */
   sendOnLane(lane: number, message: Uint8Array, options: SendOptions = {}): Promise<void> {
-    if (!Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) throw invalidArgument('lane out of range');
+    if (!Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) return Promise.reject(invalidArgument('lane out of range'));
     if (message.length > this.#maxMessageBytes) {
       return Promise.reject(invalidArgument(`message of ${message.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`));
     }
@@ -299,7 +317,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     } catch (error) {
       // A half-sent message would corrupt the lane for the peer: the channel cannot go on.
       if (!final) this.destroy(error instanceof NetcryptError ? error : lostConnection(error));
-      throw error;
+      // If the channel failed meanwhile, that failure (say ERR_TRUNCATED) is the one to report.
+      throw this.#error ?? error;
     }
     if (final) return;
     this.#assertWritable();
@@ -308,7 +327,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   #assertWritable(): void {
     if (this.#error) throw this.#error;
-    if (this.#closeSent || this.#peerClosed || this.#finished) throw new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
+    if (this.#closeSent || this.#finished) throw new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
   }
 
   /** Adds a small message to this tick's batch; resolves when the batch's record is written. */
@@ -336,7 +355,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     try {
       const flushed = this.#writeFrames(this.#sealer!.seal(batchRecordType(pending.batch.lane), pending.batch.plaintext));
       if (flushed) pending.resolve();
-      else waitForDrain(this.socket).then(pending.resolve, pending.reject);
+      else waitForDrain(this.socket).then(pending.resolve, (error: unknown) => pending.reject(this.#error ?? error));
     } catch (error) {
       pending.reject(error);
     }
@@ -372,7 +391,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   receive(options: ReceiveOptions = {}): Promise<Buffer> {
     const queued = this.#inbox.shift();
     if (queued) {
-      this.#inboxBytes -= queued.length;
+      this.#inboxBytes -= queued.length + INBOX_MESSAGE_OVERHEAD;
       if (this.#inboxBytes < INBOX_HIGH_WATER && this.socket.isPaused()) this.socket.resume();
       return Promise.resolve(queued);
     }
@@ -464,7 +483,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       return;
     }
     this.#inbox.push(message);
-    this.#inboxBytes += message.length;
+    this.#inboxBytes += message.length + INBOX_MESSAGE_OVERHEAD;
     if (this.#inboxBytes >= INBOX_HIGH_WATER) this.socket.pause();
   }
 
@@ -504,47 +523,69 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   // ── closing ────────────────────────────────────────────────────────────
 
   /**
-   * Sends the authenticated close after pending sends, and waits (up to a
-   * few seconds) for the peer's. Receiving stops; queued messages stay readable.
+   * Sends the authenticated close after pending sends, then waits (up to a
+   * few seconds) for the peer's before ending TCP. Messages already queued
+   * here stay readable.
    */
   async close(): Promise<void> {
     if (this.#finished) return;
-    if (!this.#closeSent && this.#handshake.state === 'done' && !this.#error) {
-      await this.#sendTail;
+    if (this.#handshake.state !== 'done') return this.destroy();
+    // Pending sends go first, but a peer that stops reading cannot hold close() up forever.
+    this.#startCloseTimer(CLOSE_TIMEOUT_MS);
+    if (!this.#closeSent && !this.#error) {
+      await Promise.race([this.#sendTail, this.#closed]);
       this.#sendClose();
-    } else if (this.#handshake.state !== 'done') {
-      this.destroy();
-      return;
     }
-    const timer = setTimeout(() => this.destroy(), CLOSE_TIMEOUT_MS);
-    timer.unref();
     await this.#closed;
-    clearTimeout(timer);
   }
 
+  /**
+   * CLOSE goes out without a TCP FIN: a peer socket that does not allow
+   * half-open connections (Node's default) would otherwise end its own
+   * side at once, before it has sent what it still owes us. TCP ends once
+   * both CLOSE records have crossed.
+   */
   #sendClose(): void {
     if (this.#closeSent || this.#finished) return;
     this.#closeSent = true;
     this.#sealAndWrite(RecordType.CLOSE, new Uint8Array(0));
-    this.socket.end();
+    if (this.#peerClosed) this.socket.end();
+    this.#startCloseTimer(CLOSE_TIMEOUT_MS);
   }
 
+  /** Ends the channel after `ms` unless it finishes first; the first deadline set stands. */
+  #startCloseTimer(ms: number): void {
+    if (this.#closeTimer || this.#finished) return;
+    this.#closeTimer = setTimeout(() => this.destroy(), ms);
+    this.#closeTimer.unref();
+  }
+
+  /**
+   * The peer will send nothing more. This side may still send — an echo
+   * server finishing its replies — and closes when the application calls
+   * close(), or by itself after HALF_CLOSED_LINGER_MS so a peer cannot keep
+   * a half-closed channel open forever.
+   */
   #onPeerClose(): void {
     this.#peerClosed = true;
     this.emit('end');
     const closed = new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
     for (const waiter of this.#waiters.splice(0)) waiter.reject(closed);
-    // Answer in kind, like TLS close_notify: both directions are now finished.
-    this.#sendClose();
+    if (this.#closeSent) this.socket.end();
+    else {
+      this.#lingerTimer = setTimeout(() => void this.close(), HALF_CLOSED_LINGER_MS);
+      this.#lingerTimer.unref();
+    }
   }
 
   #onEnd = (): void => {
-    if (!this.#peerClosed) this.destroy(lostConnection());
-    else if (this.#closeSent) this.#finish();
+    // A FIN is a clean end only after the peer's authenticated CLOSE.
+    if (this.#peerClosed) this.#finish();
+    else this.destroy(lostConnection());
   };
 
   #onSocketError = (error: Error): void => {
-    this.destroy(this.#peerClosed ? undefined : lostConnection(error));
+    this.destroy(this.#peerClosed && this.#closeSent ? undefined : lostConnection(error));
   };
 
   #onSocketClose = (): void => {
@@ -563,6 +604,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    clearTimeout(this.#closeTimer);
+    clearTimeout(this.#lingerTimer);
     const error = this.#error;
     if (this.#handshake.state !== 'done') this.#rejectHandshake(error ?? new NetcryptError(ErrorCode.CLOSED, 'closed during the handshake'));
     const pending = error ?? new NetcryptError(ErrorCode.CLOSED, 'channel is closed');

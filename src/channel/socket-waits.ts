@@ -1,11 +1,8 @@
-/** Small promise helpers over socket events, each cleaning up its listeners. */
+/** Waiting for a socket's 'drain', cleaning up its listeners. */
 
 import type { Socket } from 'node:net';
+import { abortError } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
-
-export function abortError(signal: AbortSignal): NetcryptError {
-  return new NetcryptError(ErrorCode.ABORTED, 'operation aborted', { cause: signal.reason });
-}
 
 /** Resolves on 'drain'; rejects if the socket closes first or the signal aborts. */
 export function waitForDrain(socket: Socket, signal?: AbortSignal): Promise<void> {
@@ -30,46 +27,5 @@ export function waitForDrain(socket: Socket, signal?: AbortSignal): Promise<void
     socket.on('drain', onDrain);
     socket.on('close', onClose);
     signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/**
- * Runs `work` with a deadline and an optional AbortSignal: rejects with
- * ERR_TIMEOUT or ERR_ABORTED, calling `onCancel` so the caller can tear down.
- */
-export function withDeadline<T>(
-  work: Promise<T>,
-  options: { timeoutMs?: number; signal?: AbortSignal; what: string; onCancel?: (error: NetcryptError) => void },
-): Promise<T> {
-  const { timeoutMs, signal, what, onCancel } = options;
-  if (!timeoutMs && !signal) return work;
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const cancel = (error: NetcryptError) => {
-      cleanup();
-      onCancel?.(error);
-      reject(error);
-    };
-    const onAbort = () => cancel(abortError(signal!));
-    const cleanup = () => {
-      if (timer) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (timeoutMs) {
-      timer = setTimeout(() => cancel(new NetcryptError(ErrorCode.TIMEOUT, `${what} timed out after ${timeoutMs} ms`)), timeoutMs);
-      timer.unref?.();
-    }
-    work.then(
-      (value) => {
-        cleanup();
-        resolve(value);
-      },
-      (error: unknown) => {
-        cleanup();
-        reject(error);
-      },
-    );
   });
 }

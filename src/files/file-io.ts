@@ -2,7 +2,7 @@
 
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { abortError } from '../channel/socket-waits.ts';
+import { abortError } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 
 /** Read size for hashing a file's prefix. */

@@ -12,7 +12,7 @@
  */
 
 import type { SecureChannel } from '../channel/secure-channel.ts';
-import { abortError } from '../channel/socket-waits.ts';
+import { abortError } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 import {
   CONTROL_LANE,
@@ -66,6 +66,15 @@ class MessageQueue<T> {
     }
     if (this.#items.length >= MAX_QUEUED) throw protocolError('peer sent too many messages without waiting for answers');
     this.#items.push(item);
+  }
+
+  clear(): void {
+    this.#items.length = 0;
+  }
+
+  /** Whether an item not yet taken matches. */
+  holds(predicate: (item: T) => boolean): boolean {
+    return this.#items.some(predicate);
   }
 
   fail(error: NetcryptError): void {
@@ -151,6 +160,10 @@ export class FileLanes {
     switch (message.t) {
       case 'manifest':
         if (message.id <= this.#incomingId) throw protocolError('batch ids must increase');
+        // An honest sender starts a new batch only after the last one ended or failed: an unread
+        // manifest still queued belongs to a batch given up before anyone received it. Drop it
+        // and all that followed it, so decoded manifests can never pile up.
+        if (this.toReceiver.holds((item) => item.t === 'manifest')) this.toReceiver.clear();
         this.#incomingId = message.id;
         this.#credit = 0;
         this.#discarding = false;

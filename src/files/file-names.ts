@@ -58,6 +58,8 @@ export function checkName(name: string): string {
   // Windows silently strips a trailing dot or space, so `a.` would land on `a`.
   if (/[. ]$/u.test(name)) throw badName(name, 'ends with a dot or a space');
   if (WINDOWS_DEVICE.test(name.split('.')[0]!.trimEnd())) throw badName(name, 'is a reserved device name on Windows');
+  // Such a file would be taken for another file's partial transfer and renamed over it.
+  if (name.endsWith(PARTIAL_SUFFIX)) throw badName(name, `ends with ${PARTIAL_SUFFIX}, the suffix of partial transfers`);
   return name;
 }
 

@@ -15,7 +15,7 @@ import type { Stats } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { SecureChannel } from '../channel/secure-channel.ts';
-import { abortError } from '../channel/socket-waits.ts';
+import { abortError } from '../deadline.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { abortable, hashPrefix, ioError } from './file-io.ts';
 import { type FileLanes, fileLanes, isChannelGone, isFromPeer, peerFailure } from './file-lanes.ts';

@@ -11,9 +11,11 @@ import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { type Identity, generateIdentity } from '../keys/identity.ts';
 import type { Role } from '../wire/handshake-messages.ts';
 import { SecureChannel } from '../channel/secure-channel.ts';
-import { abortError } from '../channel/socket-waits.ts';
+import { abortError, withDeadline } from '../deadline.ts';
 import { type TrustOptions, buildVerifier } from '../channel/trust.ts';
 import { type TorOptions, enableTor } from '../tor/tor-client.ts';
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface ChannelOptions extends TrustOptions {
   /** This side's long-term key. Without one, a fresh 3072-bit key is generated (slow: supply one). */
@@ -29,7 +31,7 @@ export interface ChannelOptions extends TrustOptions {
 export interface ConnectOptions extends ChannelOptions {
   host?: string;
   port: number;
-  /** TCP connect deadline (default 10 s). */
+  /** Dial deadline: 10 s for TCP; through Tor, Tor's own default (120 s) unless set. */
   connectTimeoutMs?: number;
   /** Use an already-connected socket instead of dialling. */
   socket?: net.Socket;
@@ -42,12 +44,17 @@ export interface ConnectOptions extends ChannelOptions {
 
 /** Runs the handshake on a connected socket. The channel owns the socket from here on. */
 export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}): Promise<SecureChannel> {
+  // Until the channel takes the socket over, a reset must not become an uncaught 'error'.
+  const ignoreEarlyError = (): void => {};
+  socket.on('error', ignoreEarlyError);
   let resolved: [Identity, Backend];
   try {
     resolved = await resolveIdentityAndBackend(options);
   } catch (error) {
     socket.destroy();
     throw error;
+  } finally {
+    socket.off('error', ignoreEarlyError);
   }
   return handshake(socket, role, options, resolved);
 }
@@ -74,24 +81,18 @@ async function handshake(socket: net.Socket, role: Role, options: ChannelOptions
   return channel;
 }
 
+/** A TCP connection within `timeoutMs`; the signal covers dialling only, not the socket's life. */
 function dial(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, signal });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new NetcryptError(ErrorCode.TIMEOUT, `connecting to ${host}:${port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
+  const socket = net.connect({ host, port });
+  const connected = new Promise<net.Socket>((resolve, reject) => {
+    const onError = (error: Error) => reject(new NetcryptError(ErrorCode.CLOSED, `cannot connect to ${host}:${port}: ${error.message}`, { cause: error }));
+    socket.once('error', onError);
     socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
+      socket.off('error', onError);
       resolve(socket);
     });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (error.name === 'AbortError' && signal) reject(abortError(signal));
-      else reject(new NetcryptError(ErrorCode.CLOSED, `cannot connect to ${host}:${port}: ${error.message}`, { cause: error }));
-    });
   });
+  return withDeadline(connected, { what: `connecting to ${host}:${port}`, timeoutMs, signal, onCancel: () => socket.destroy() });
 }
 
 /** Connects, runs the handshake as the client, and checks the server's key against the trust options. */
@@ -100,18 +101,26 @@ export async function connect(options: ConnectOptions): Promise<SecureChannel> {
   const host = options.host ?? '127.0.0.1';
   // Resolved before dialling: a server may speak as soon as the connection is up.
   const resolved = await resolveIdentityAndBackend(options);
-  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const socket =
     options.socket ??
     (options.tor
-      ? await enableTor(options.tor === true ? {} : options.tor).connect(options.port, host, { signal: options.signal, timeoutMs: connectTimeoutMs })
-      : await dial(host, options.port, connectTimeoutMs, options.signal));
-  return handshake(socket, 'client', { ...options, peerId: options.peerId ?? `${host}:${options.port}` }, resolved);
+      ? // Tor's own dial timeout (default 120 s: onion services are slow) unless the caller set one.
+        await enableTor(options.tor === true ? {} : options.tor).connect(options.port, host, { signal: options.signal, timeoutMs: options.connectTimeoutMs })
+      : await dial(host, options.port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, options.signal));
+  // A supplied socket has no host:port to file a known-hosts entry under unless the caller names one.
+  const peerId = options.peerId ?? (options.socket === undefined ? `${host}:${options.port}` : undefined);
+  return handshake(socket, 'client', { ...options, peerId }, resolved);
 }
 
 export interface ServerOptions extends ChannelOptions {
   /** Called when a connection fails its handshake (bad peer, timeout); default: ignore. */
   onHandshakeError?: (error: NetcryptError, socket: net.Socket) => void;
+  /**
+   * Called when the connection callback throws or rejects — typically a peer
+   * that vanished (ERR_TRUNCATED) or tampered (ERR_AUTH). The channel is
+   * destroyed either way; the server keeps running. Default: ignore.
+   */
+  onChannelError?: (error: unknown, channel: SecureChannel) => void;
 }
 
 /**
@@ -119,10 +128,18 @@ export interface ServerOptions extends ChannelOptions {
  * callback sees only channels whose handshake completed. The identity is
  * resolved once and shared by every connection.
  */
-export function createServer(options: ServerOptions, onChannel: (channel: SecureChannel) => void): net.Server {
+export function createServer(options: ServerOptions, onChannel: (channel: SecureChannel) => void | Promise<void>): net.Server {
   const identity = options.identity ?? generateIdentity();
   const shared = { ...options, identity };
+  const serve = async (channel: SecureChannel) => {
+    try {
+      await onChannel(channel);
+    } catch (error) {
+      channel.destroy(error instanceof NetcryptError ? error : undefined);
+      options.onChannelError?.(error, channel);
+    }
+  };
   return net.createServer((socket) => {
-    secureSocket(socket, 'server', shared).then(onChannel, (error: NetcryptError) => options.onHandshakeError?.(error, socket));
+    secureSocket(socket, 'server', shared).then(serve, (error: NetcryptError) => options.onHandshakeError?.(error, socket));
   });
 }

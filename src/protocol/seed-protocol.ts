@@ -86,7 +86,16 @@ abstract class SeedProtocol {
    */
   async publicKeyExchange(socket: Socket): Promise<string> {
     if (this.#channels.has(socket)) throw invalidArgument('publicKeyExchange() was already called for this socket');
-    const [identity, backend] = await Promise.all([this.#identity, resolveBackend(this.#options.backend)]);
+    // Until the channel takes the socket over (key generation may take a while), a reset must not become an uncaught 'error'.
+    const ignoreEarlyError = (): void => {};
+    socket.on('error', ignoreEarlyError);
+    let identity: Identity;
+    let backend: Backend;
+    try {
+      [identity, backend] = await Promise.all([this.#identity, resolveBackend(this.#options.backend)]);
+    } finally {
+      socket.off('error', ignoreEarlyError);
+    }
     const channel = new SecureChannel(socket, {
       role: this.#role,
       identity,

@@ -15,7 +15,7 @@ import { open } from 'node:fs/promises';
 import net from 'node:net';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { type ControlReply, ControlReplyParser, type ControlReplyLimits, parseReplyArguments } from './control-reply.ts';
-import { checkTimeout, withDeadline } from './deadline.ts';
+import { checkTimeout, withDeadline } from '../deadline.ts';
 import { checkPort } from './socks-dialer.ts';
 
 export type ControlAuthMethod = 'SAFECOOKIE' | 'COOKIE' | 'HASHEDPASSWORD' | 'NULL';

@@ -14,7 +14,7 @@ import net from 'node:net';
 import { domainToASCII } from 'node:url';
 import { SocksClient } from 'socks';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
-import { MAX_TIMEOUT_MS, checkTimeout, withDeadline } from './deadline.ts';
+import { MAX_TIMEOUT_MS, checkTimeout, withDeadline } from '../deadline.ts';
 
 export interface SocksProxyOptions {
   /** Default `127.0.0.1`. */

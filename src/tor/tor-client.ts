@@ -5,7 +5,7 @@
  */
 
 import type net from 'node:net';
-import { checkTimeout } from './deadline.ts';
+import { checkTimeout } from '../deadline.ts';
 import {
   DEFAULT_DIAL_TIMEOUT_MS,
   type SocksProxyOptions,

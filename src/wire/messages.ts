@@ -48,6 +48,8 @@ export class MessageAssembler {
   readonly #maxMessageBytes: number;
   readonly #parts: Buffer[][] = Array.from({ length: LANE_COUNT }, () => []);
   readonly #bytes: number[] = new Array(LANE_COUNT).fill(0);
+  /** Bytes held across all lanes: one budget per connection, not one per lane. */
+  #heldBytes = 0;
 
   constructor(maxMessageBytes: number) {
     this.#maxMessageBytes = maxMessageBytes;
@@ -61,15 +63,17 @@ export class MessageAssembler {
 
   #fragment(lane: number, final: boolean, plaintext: Buffer): Buffer[] {
     const size = this.#bytes[lane]! + plaintext.length;
-    if (size > this.#maxMessageBytes) {
-      throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message exceeds maxMessageBytes (${this.#maxMessageBytes})`);
+    if (this.#heldBytes + plaintext.length > this.#maxMessageBytes) {
+      throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's messages in progress exceed maxMessageBytes (${this.#maxMessageBytes})`);
     }
     const parts = this.#parts[lane]!;
     parts.push(plaintext);
     this.#bytes[lane] = size;
+    this.#heldBytes += plaintext.length;
     if (!final) return [];
     this.#parts[lane] = [];
     this.#bytes[lane] = 0;
+    this.#heldBytes -= size;
     return [parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)];
   }
 

@@ -29,11 +29,12 @@ export const RecordType = {
 } as const;
 
 /**
- * Lanes separate independent message streams on one channel (application
- * messages, file transfer) without a header inside every payload. The lane
- * is part of the record type, so it is authenticated too.
+ * Lanes separate independent message streams on one channel without a
+ * header inside every payload: 0 carries application messages, 1 and 2 file
+ * transfer (control and content). The lane is part of the record type, so it
+ * is authenticated too; a record on any other lane is a protocol error.
  */
-export const LANE_COUNT = 8;
+export const LANE_COUNT = 3;
 export const RECORD_HEADER_BYTES = 1 + IV_BYTES;
 export const RECORD_OVERHEAD = RECORD_HEADER_BYTES + BLOCK_BYTES + TAG_BYTES;
 /** Largest plaintext per record; messages above it are fragmented. */
@@ -110,10 +111,6 @@ export class RecordSealer {
     this.#key = checkKey(key);
   }
 
-  get sequence(): number {
-    return this.#sequence;
-  }
-
   /**
    * Returns the whole frame as two buffers — the 21-byte head (length,
    * type, IV) and the sealed body — so the socket can write them without
@@ -142,10 +139,6 @@ export class RecordOpener {
     key: Uint8Array,
   ) {
     this.#key = checkKey(key);
-  }
-
-  get sequence(): number {
-    return this.#sequence;
   }
 
   /** Opens one frame payload. Any failure is ERR_AUTH, and the stream is unusable afterwards. */

@@ -20,6 +20,7 @@ export const BAD_NAMES: string[] = [
   'c1\u0085control',
   'csi\u009b',
   'CON',
+  '.report.pdf.netcrypt-partial',
   'con.txt',
   'Nul.tar.gz',
   'aux',
