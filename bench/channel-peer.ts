@@ -48,6 +48,7 @@ if (mode === 'tcp' || mode === 'tls') {
         bytes += message.length;
         messages++;
       }
+      await channel.close();
     } catch {
       // handshake-only connections end abruptly; nothing to report
     }

@@ -93,12 +93,15 @@ async function openChannel(backend: string): Promise<{ peer: Peer; channel: Secu
   return { peer, channel };
 }
 
-async function finish(peer: Peer, channel: SecureChannel): Promise<{ bytes: number; messages: number; cpuMs: number }> {
+/** Asks the peer for its counts: its answer follows everything sent before, so the transfer is complete. */
+async function report(channel: SecureChannel): Promise<{ bytes: number; messages: number; cpuMs: number }> {
   await channel.send('end');
-  const report = JSON.parse((await channel.receive()).toString());
+  return JSON.parse((await channel.receive()).toString());
+}
+
+async function finish(peer: Peer, channel: SecureChannel): Promise<void> {
   await channel.close();
   peer.child.kill();
-  return report;
 }
 
 async function netcryptBulk(backend: string): Promise<Bulk> {
@@ -107,10 +110,12 @@ async function netcryptBulk(backend: string): Promise<Bulk> {
   const cpu0 = cpuMs();
   const t0 = performance.now();
   for (let sent = 0; sent < SIZE; sent += CHUNK) await channel.send(chunk);
-  const report = await finish(peer, channel);
+  const counts = await report(channel);
   const ms = performance.now() - t0;
-  if (report.bytes !== SIZE) throw new Error(`${backend}: peer got ${report.bytes} of ${SIZE} bytes`);
-  return { MBps: SIZE / 1e3 / ms, clientCpuMBps: SIZE / 1e3 / (cpuMs() - cpu0), serverCpuMBps: SIZE / 1e3 / report.cpuMs };
+  const clientCpu = cpuMs() - cpu0;
+  await finish(peer, channel);
+  if (counts.bytes !== SIZE) throw new Error(`${backend}: peer got ${counts.bytes} of ${SIZE} bytes`);
+  return { MBps: SIZE / 1e3 / ms, clientCpuMBps: SIZE / 1e3 / clientCpu, serverCpuMBps: SIZE / 1e3 / counts.cpuMs };
 }
 
 /** Seal-and-frame 64 KiB records with no socket: what one core can feed a connection. */
@@ -125,10 +130,11 @@ async function bareLoop(): Promise<Bulk> {
   return { MBps: SIZE / 1e3 / ms, clientCpuMBps: SIZE / 1e3 / (cpuMs() - cpu0), serverCpuMBps: Number.NaN };
 }
 
-async function messagesPerSecond(seconds: number): Promise<{ perSecond: number; serverCpuMs: number }> {
+async function messagesPerSecond(seconds: number): Promise<{ perSecond: number; clientCpuMs: number; serverCpuMs: number }> {
   const { peer, channel } = await openChannel('native');
   const message = randomBytes(1024);
   let sent = 0;
+  const cpu0 = cpuMs();
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
     const batch: Promise<void>[] = [];
@@ -136,10 +142,12 @@ async function messagesPerSecond(seconds: number): Promise<{ perSecond: number; 
     await Promise.all(batch);
     sent += 256;
   }
-  const report = await finish(peer, channel);
+  const counts = await report(channel);
   const ms = performance.now() - t0;
-  if (report.messages !== sent) throw new Error(`sent ${sent}, peer got ${report.messages}`);
-  return { perSecond: sent / (ms / 1000), serverCpuMs: report.cpuMs };
+  const clientCpuMs = cpuMs() - cpu0;
+  await finish(peer, channel);
+  if (counts.messages !== sent) throw new Error(`sent ${sent}, peer got ${counts.messages}`);
+  return { perSecond: sent / (ms / 1000), clientCpuMs: clientCpuMs / (ms / 1000), serverCpuMs: counts.cpuMs / (ms / 1000) };
 }
 
 async function handshakesPerSecond(kind: 'netcrypt' | 'tls', total: number, concurrency: number): Promise<number> {
@@ -168,7 +176,7 @@ async function handshakesPerSecond(kind: 'netcrypt' | 'tls', total: number, conc
 }
 
 console.log(`bench:channel — ${SIZE >> 20} MiB per bulk run, ${RUNS} runs (medians); ${machineLine()}`);
-const subjects: [string, () => Promise<Bulk>][] = [
+const allSubjects: [string, () => Promise<Bulk>][] = [
   ['raw TCP', () => socketBulk('tcp')],
   ['TLS 1.3 (AES-256-GCM)', () => socketBulk('tls')],
   ['bare A256CBC-HS512 framing loop', bareLoop],
@@ -176,6 +184,9 @@ const subjects: [string, () => Promise<Bulk>][] = [
   ['netcrypt wasm', () => netcryptBulk('wasm')],
   ['netcrypt pure', () => netcryptBulk('pure')],
 ];
+// ONLY=native,tcp narrows the bulk table while experimenting; the ratios then print only where both sides ran.
+const only = process.env.ONLY?.split(',');
+const subjects = allSubjects.filter(([name]) => !only || only.some((o) => name.includes(o)));
 const results = new Map<string, Bulk[]>();
 for (let run = 0; run < RUNS; run++) {
   for (const [name, measure] of subjects) {
@@ -199,12 +210,16 @@ console.log(
   )}`,
 );
 const ratio = (a: string, b: string) =>
-  median(results.get(a)!.map((r, i) => r.MBps / results.get(b)![i]!.MBps)).toFixed(2);
+  results.has(a) && results.has(b) ? median(results.get(a)!.map((r, i) => r.MBps / results.get(b)![i]!.MBps)).toFixed(2) : '-';
 console.log(`native / bare loop (same run, per-run ratio median): ${ratio('netcrypt native', 'bare A256CBC-HS512 framing loop')}  (target ≥ 0.95)`);
 console.log(`native / TLS 1.3: ${ratio('netcrypt native', 'TLS 1.3 (AES-256-GCM)')}   wasm / pure: ${ratio('netcrypt wasm', 'netcrypt pure')}`);
 
+if (process.env.BULK_ONLY) process.exit(0);
 const messages = await messagesPerSecond(3);
-console.log(`\n1 KiB messages on one connection (native): ${messages.perSecond.toFixed(0)}/s  (target ≥ 100000; Python original: 55/s)`);
+console.log(
+  `\n1 KiB messages on one connection (native): ${messages.perSecond.toFixed(0)}/s  (target ≥ 100000; Python original: 55/s);` +
+    ` CPU busy: client ${(messages.clientCpuMs / 10).toFixed(0)}%, server ${(messages.serverCpuMs / 10).toFixed(0)}%`,
+);
 
 const rows: [string, number, number][] = [];
 for (const [label, concurrency, total] of [['sequential', 1, 300], ['200 concurrent', 200, 1000]] as const) {

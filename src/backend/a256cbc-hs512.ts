@@ -23,7 +23,10 @@ export function checkSealedLength(sealed: Uint8Array): void {
 /** AL: the AAD length in bits as a 64-bit big-endian integer. */
 export function aadBitLength(aad: Uint8Array): Uint8Array {
   const al = new Uint8Array(8);
-  new DataView(al.buffer).setBigUint64(0, BigInt(aad.length) * 8n, false);
+  const view = new DataView(al.buffer);
+  // aad.length * 8 can pass 2^32; split it without BigInt (this runs once per record).
+  view.setUint32(0, Math.floor(aad.length / 0x20000000), false);
+  view.setUint32(4, (aad.length * 8) >>> 0, false);
   return al;
 }
 

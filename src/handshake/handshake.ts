@@ -22,7 +22,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, authError, invalidArgument } from '../errors.ts';
 import { hkdfSha256 } from '../keys/hkdf.ts';
-import { type Identity, fingerprint, parsePeerPublicKey, publicKeyPem } from '../keys/identity.ts';
+import { type Identity, fingerprintOfSpki, parsePeerPublicKey, publicKeyPem } from '../keys/identity.ts';
 import { unwrapSecret, wrapSecret } from '../keys/rsa-oaep.ts';
 import { generateEphemeral, x25519Shared } from '../keys/x25519.ts';
 import { encodeFrame } from '../wire/frames.ts';
@@ -200,7 +200,15 @@ export class Handshake {
     const publicKey = parsePeerPublicKey(hello.rsa);
     this.#peerHello = hello;
     this.#helloBytes.peer = payload;
-    this.#peer = { publicKey, publicKeyPem: publicKeyPem(publicKey), fingerprint: fingerprint(publicKey) };
+    // parsePeerPublicKey accepted only canonical DER, so the bytes received are the ones to hash.
+    let pem: string | undefined;
+    this.#peer = {
+      publicKey,
+      fingerprint: fingerprintOfSpki(hello.rsa),
+      get publicKeyPem() {
+        return (pem ??= publicKeyPem(publicKey));
+      },
+    };
     const [client, server] = this.#byRole(this.#helloBytes.local!, payload);
     this.#helloHash = sha256(HELLO_LABEL, ...lengthPrefixed([client, server]));
     this.#state = 'await-trust';

@@ -192,7 +192,8 @@ function makeIdentity(privateKey: KeyObject): Identity {
   });
 }
 
-function fingerprintOfSpki(der: Buffer): string {
+/** The fingerprint of SPKI DER already known to be canonical (e.g. from parsePeerPublicKey). */
+export function fingerprintOfSpki(der: Uint8Array): string {
   return `SHA256:${createHash('sha256').update(der).digest('base64').replace(/=+$/, '')}`;
 }
 
