@@ -12,11 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type BackendChoice, loadBackend } from './backend/index.ts';
+import type { SecureChannel } from './channel/secure-channel.ts';
 import { NetcryptError } from './errors.ts';
 import { openWith, sealTo } from './envelope/sealed-message.ts';
 import { receiveFile, sendFile } from './files/index.ts';
 import { fingerprint, generateIdentity, loadIdentity, saveIdentity } from './keys/identity.ts';
 import { connect, createServer } from './protocol/connect.ts';
+import { createOnionServer } from './protocol/onion-server.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -47,6 +49,7 @@ async function demo(options: { backend: BackendChoice; keySize: number; payloadM
         if (message.toString() === 'file please') await receiveFile(channel, { dir: inbox });
         await channel.send(Buffer.from(`received ${message.length} bytes`));
       }
+      await channel.close();
     } catch (error) {
       console.error('  server:', (error as Error).message);
     }
@@ -97,6 +100,32 @@ program
   .option('--payload-mib <n>', 'size of the large message', positiveInt, 64)
   .option('--file-mib <n>', 'size of the file sent', positiveInt, 64)
   .action(demo);
+
+program
+  .command('serve')
+  .description('run an echo server with a stored identity; --onion publishes it as a Tor onion service')
+  .requiredOption('--key <private-key>', 'server identity (netcrypt keygen)')
+  .option('--port <n>', 'port to listen on, or the onion virtual port', positiveInt, 4000)
+  .option('--onion', "publish through Tor's control port instead of listening on the network")
+  .option('--control-port <n>', "Tor's control port", positiveInt, 9051)
+  .action(async (options: { key: string; port: number; onion?: boolean; controlPort: number }) => {
+    const identity = await loadIdentity(options.key);
+    const echo = async (channel: SecureChannel) => {
+      console.log(`  client ${channel.peerFingerprint} connected`);
+      for await (const message of channel) await channel.send(message);
+      await channel.close();
+    };
+    const onChannelError = (error: unknown) => console.error(`  client left: ${(error as Error).message}`);
+    console.log(`server key ${identity.fingerprint}`);
+    if (options.onion) {
+      const onion = await createOnionServer({ identity, onChannelError, onion: { controlPort: options.controlPort, virtualPort: options.port } }, echo);
+      console.log(`listening at ${onion.address}:${onion.virtualPort} (connect({ host, port, tor: true, pin }))`);
+      process.once('SIGINT', () => void onion.close().then(() => process.exit(0)));
+    } else {
+      const server = createServer({ identity, onChannelError }, echo);
+      server.listen(options.port, () => console.log(`listening on port ${options.port}`));
+    }
+  });
 
 program
   .command('keygen')

@@ -23,6 +23,7 @@ export {
   createServer,
   secureSocket,
 } from './protocol/connect.ts';
+export { createOnionServer, type OnionServer, type OnionServerOptions } from './protocol/onion-server.ts';
 export { sealTo, openWith, type EnvelopeOptions } from './envelope/sealed-message.ts';
 export { ServerProtocol, ClientProtocol, type ProtocolOptions } from './protocol/seed-protocol.ts';
 export {

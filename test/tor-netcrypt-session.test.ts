@@ -1,9 +1,14 @@
 /** A whole netcrypt session through microsocks, a real SOCKS5 server, by host name. */
 
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 import { after, describe, it, mock } from 'node:test';
+import { receiveFile, sendFile } from '../src/files/index.ts';
 import { connect, createServer } from '../src/protocol/connect.ts';
 import { ClientProtocol, ServerProtocol } from '../src/protocol/seed-protocol.ts';
 import { testIdentities } from './helpers/identities.ts';
@@ -17,9 +22,15 @@ describe('netcrypt through a SOCKS5 proxy', async () => {
   const proxy = await startMicrosocks(credentials);
   after(() => proxy.stop());
 
-  it('connect({ tor }) runs handshake and messages, with the name resolved by the proxy only', async () => {
+  it('connect({ tor }) runs handshake, messages and a file, with the name resolved by the proxy only', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'netcrypt-socks-'));
+    const inbox = await mkdtemp(join(tmpdir(), 'netcrypt-socks-inbox-'));
+    after(() => Promise.all([rm(work, { recursive: true, force: true }), rm(inbox, { recursive: true, force: true })]));
     const server = createServer({ identity: serverId }, async (channel) => {
-      for await (const message of channel) await channel.send(Buffer.concat([Buffer.from('echo: '), message]));
+      for await (const message of channel) {
+        if (message.toString() === 'file') await receiveFile(channel, { dir: inbox });
+        await channel.send(Buffer.concat([Buffer.from('echo: '), message]));
+      }
     });
     const port = await listen(server);
     after(() => server.close());
@@ -37,6 +48,14 @@ describe('netcrypt through a SOCKS5 proxy', async () => {
       const big = Buffer.alloc(3 << 20, 0x5a);
       await channel.send(big);
       assert.equal((await channel.receive()).length, big.length + 6);
+      const source = join(work, 'through-socks.bin');
+      const content = randomBytes(5 << 20);
+      await writeFile(source, content);
+      await channel.send('file');
+      const sent = await sendFile(channel, source);
+      assert.equal((await channel.receive()).toString(), 'echo: file');
+      assert.equal(sent.sha256, createHash('sha256').update(content).digest('hex'));
+      assert.deepEqual(await readFile(join(inbox, 'through-socks.bin')), content);
       await channel.close();
       assert.equal(lookups.mock.callCount(), 0, 'no local DNS lookup: the proxy got the domain name');
     } finally {

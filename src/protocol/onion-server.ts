@@ -1,0 +1,53 @@
+/**
+ * createServer() published as a Tor onion service: the server listens on a
+ * loopback port of its own and Tor forwards the onion address's virtual
+ * port to it. Clients reach it with connect({ host: address, port, tor: true }).
+ */
+
+import type net from 'node:net';
+import type { SecureChannel } from '../channel/secure-channel.ts';
+import { type OnionServiceOptions, hostOnionService } from '../tor/onion-service.ts';
+import { type ServerOptions, createServer } from './connect.ts';
+
+export interface OnionServerOptions extends ServerOptions {
+  /** How to reach Tor's control port, the port clients dial, and optionally a stored service key. */
+  onion: Omit<OnionServiceOptions, 'port'> & { virtualPort: number };
+}
+
+export interface OnionServer {
+  readonly server: net.Server;
+  /** `<56 base32 characters>.onion` */
+  readonly address: string;
+  readonly virtualPort: number;
+  /** `ED25519-V3:…`: keep it secret; pass it back as `onion.privateKey` to keep the address. */
+  readonly privateKey: string;
+  /** Removes the onion service, then stops the server. */
+  close(): Promise<void>;
+}
+
+export async function createOnionServer(
+  options: OnionServerOptions,
+  onChannel: (channel: SecureChannel) => void | Promise<void>,
+): Promise<OnionServer> {
+  const server = createServer(options, onChannel);
+  // Loopback only: the onion service is the way in, not the machine's network interfaces.
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  let service;
+  try {
+    service = await hostOnionService({ ...options.onion, port });
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  return {
+    server,
+    address: service.address,
+    virtualPort: service.virtualPort,
+    privateKey: service.privateKey,
+    async close() {
+      await service.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
