@@ -26,6 +26,8 @@ function positiveInt(value: string): number {
   return n;
 }
 
+const FILE_REQUEST = Buffer.from('file please');
+
 function rate(bytes: number, ms: number): string {
   return `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
 }
@@ -33,6 +35,7 @@ function rate(bytes: number, ms: number): string {
 async function demo(options: { backend: BackendChoice; keySize: number; payloadMib: number; fileMib: number }): Promise<void> {
   const backend = await loadBackend(options.backend);
   console.log(`netcrypt demo — backend ${backend.name}${options.backend === 'auto' ? ' (auto)' : ''}, RSA-${options.keySize}`);
+  console.log('  (server and client share this one process, so each speed below is both ends on one core; see npm run bench)');
   let started = performance.now();
   const [serverIdentity, clientIdentity] = await Promise.all([
     generateIdentity({ modulusLength: options.keySize }),
@@ -46,7 +49,7 @@ async function demo(options: { backend: BackendChoice; keySize: number; payloadM
   const server = createServer({ identity: serverIdentity, backend }, async (channel) => {
     try {
       for await (const message of channel) {
-        if (message.toString() === 'file please') await receiveFile(channel, { dir: inbox });
+        if (message.equals(FILE_REQUEST)) await receiveFile(channel, { dir: inbox });
         await channel.send(Buffer.from(`received ${message.length} bytes`));
       }
       await channel.close();
@@ -75,7 +78,7 @@ async function demo(options: { backend: BackendChoice; keySize: number; payloadM
 
     const source = join(work, 'demo.bin');
     await writeFile(source, randomBytes(options.fileMib << 20));
-    await channel.send('file please');
+    await channel.send(FILE_REQUEST);
     started = performance.now();
     const sent = await sendFile(channel, source);
     await channel.receive();
