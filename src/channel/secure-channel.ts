@@ -479,7 +479,14 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     const waiter = this.#waiters.shift();
     if (waiter) return waiter.resolve(message);
     if (this.listenerCount('message') > 0) {
-      this.emit('message', message);
+      try {
+        this.emit('message', message);
+      } catch (error) {
+        // The application's listener failed, not the peer: surface it as Node does for any listener, not as ERR_PROTOCOL.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
       return;
     }
     this.#inbox.push(message);

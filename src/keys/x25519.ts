@@ -21,14 +21,16 @@ export interface Ephemeral {
 /** A fresh key pair, or, for the protocol document's worked examples, the one with the given private bytes. */
 export function generateEphemeral(privateRaw?: Uint8Array): Ephemeral {
   let privateKey: KeyObject;
+  let publicKey: KeyObject;
   if (privateRaw === undefined) {
     // X25519 key generation takes microseconds: no reason to leave the thread.
-    privateKey = generateKeyPairSync('x25519').privateKey;
+    ({ privateKey, publicKey } = generateKeyPairSync('x25519'));
   } else {
     if (privateRaw.length !== X25519_KEY_BYTES) throw invalidArgument(`an X25519 private key is ${X25519_KEY_BYTES} bytes, not ${privateRaw.length}`);
     privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateRaw]), format: 'der', type: 'pkcs8' });
+    publicKey = createPublicKey(privateKey);
   }
-  const publicRaw = createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
+  const publicRaw = publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
   return { privateKey, publicRaw };
 }
 
