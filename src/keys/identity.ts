@@ -16,6 +16,7 @@ import {
 import { link, lstat, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseRsaSpki } from './rsa-spki.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 
 export interface Identity {
@@ -33,6 +34,7 @@ const PUBLIC_EXPONENT = 65537n;
 
 // A 4096-bit SPKI is 550 bytes DER; the limits leave room but stop a peer from making us parse megabytes.
 const MAX_PEER_KEY_DER = 1024;
+const PUBLIC_EXPONENT_BYTES = Buffer.from([0x01, 0x00, 0x01]);
 const MAX_PEER_KEY_PEM = 4096;
 // A 4096-bit PKCS#8 PEM is about 3.3 KB.
 const MAX_PRIVATE_KEY_PEM = 16 * 1024;
@@ -150,17 +152,19 @@ export function fingerprintsEqual(a: string, b: string): boolean {
 export function parsePeerPublicKey(input: Uint8Array | string): KeyObject {
   const der = typeof input === 'string' ? pemToDer(input) : Buffer.from(input);
   if (der.length > MAX_PEER_KEY_DER) throw badKey(`peer public key is ${der.length} bytes; at most ${MAX_PEER_KEY_DER} are accepted`);
-  let key: KeyObject;
-  try {
-    key = createPublicKey({ key: der, format: 'der', type: 'spki' });
-  } catch (cause) {
-    throw badKey('peer public key is not a valid SubjectPublicKeyInfo', cause);
+  // Strict DER: one byte string per key, so fingerprints and transcripts agree (see rsa-spki.ts).
+  const { n, e } = parseRsaSpki(der);
+  // n has no leading zero byte (minimal DER), so its bit length is read off its first byte.
+  const modulusLength = (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
+  if (!MODULUS_LENGTHS.includes(modulusLength)) {
+    throw badKey(`peer public key has a ${modulusLength}-bit modulus; 2048, 3072 or 4096 bits are accepted`);
   }
-  // OpenSSL ignores trailing bytes and tolerates some non-DER encodings; accepting only the
-  // canonical encoding gives each key exactly one byte string, so fingerprints and transcripts agree.
-  if (!key.export({ format: 'der', type: 'spki' }).equals(der)) throw badKey('peer public key is not canonically DER-encoded');
-  checkRsaKey(key, 'peer public key');
-  return key;
+  if (!e.equals(PUBLIC_EXPONENT_BYTES)) throw badKey(`peer public key has public exponent ${BigInt(`0x${e.toString('hex')}`)}; only 65537 is accepted`);
+  try {
+    return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
+  } catch (cause) {
+    throw badKey('peer public key is not a usable RSA key', cause);
+  }
 }
 
 function pemToDer(pem: string): Buffer {
