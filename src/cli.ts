@@ -12,10 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type BackendChoice, loadBackend } from './backend/index.ts';
-import type { SecureChannel } from './channel/secure-channel.ts';
+import type { Channel } from './protocol/channel.ts';
 import { NetcryptError } from './errors.ts';
 import { openWith, sealTo } from './envelope/sealed-message.ts';
-import { receiveFile, sendFile } from './files/index.ts';
 import { fingerprint, generateIdentity, loadIdentity, saveIdentity } from './keys/identity.ts';
 import { connect, createServer } from './protocol/connect.ts';
 import { createOnionServer } from './protocol/onion-server.ts';
@@ -49,7 +48,7 @@ async function demo(options: { backend: BackendChoice; keySize: number; payloadM
   const server = createServer({ identity: serverIdentity, backend }, async (channel) => {
     try {
       for await (const message of channel) {
-        if (message.equals(FILE_REQUEST)) await receiveFile(channel, { dir: inbox });
+        if (message.equals(FILE_REQUEST)) await channel.receiveFile({ dir: inbox });
         await channel.send(Buffer.from(`received ${message.length} bytes`));
       }
       await channel.close();
@@ -80,7 +79,7 @@ async function demo(options: { backend: BackendChoice; keySize: number; payloadM
     await writeFile(source, randomBytes(options.fileMib << 20));
     await channel.send(FILE_REQUEST);
     started = performance.now();
-    const sent = await sendFile(channel, source);
+    const sent = await channel.sendFile(source);
     await channel.receive();
     const ms = performance.now() - started;
     const received = createHash('sha256').update(await readFile(join(inbox, 'demo.bin'))).digest('hex');
@@ -113,7 +112,7 @@ program
   .option('--control-port <n>', "Tor's control port", positiveInt, 9051)
   .action(async (options: { key: string; port: number; onion?: boolean; controlPort: number }) => {
     const identity = await loadIdentity(options.key);
-    const echo = async (channel: SecureChannel) => {
+    const echo = async (channel: Channel) => {
       console.log(`  client ${channel.peerFingerprint} connected`);
       for await (const message of channel) await channel.send(message);
       await channel.close();

@@ -14,6 +14,7 @@ export {
 export { KnownHosts } from './keys/known-hosts.ts';
 export type { PeerIdentity } from './handshake/handshake.ts';
 export { SecureChannel, type ReceiveOptions, type SendOptions } from './channel/secure-channel.ts';
+export { Channel } from './protocol/channel.ts';
 export { type TrustOptions } from './channel/trust.ts';
 export {
   type ChannelOptions,

@@ -103,6 +103,35 @@ describe('channel API', () => {
     assert.ok(a.destroyed);
   });
 
+  it('channels from connect() and createServer() carry files: sendFile/receiveFile, sendDirectory/receiveFiles', async () => {
+    const { mkdtemp, mkdir, readFile, rm, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const work = await mkdtemp(join(tmpdir(), 'netcrypt-methods-'));
+    try {
+      await mkdir(join(work, 'tree', 'inner'), { recursive: true });
+      await writeFile(join(work, 'one.txt'), 'one');
+      await writeFile(join(work, 'tree', 'inner', 'two.txt'), 'two');
+      await mkdir(join(work, 'inbox'));
+      let namesReceived!: (names: string[]) => void;
+      const received = new Promise<string[]>((resolve) => (namesReceived = resolve));
+      const server = createServer({ identity: serverId }, async (channel) => {
+        const single = await channel.receiveFile({ dir: join(work, 'inbox') });
+        const batch = await channel.receiveFiles({ dir: join(work, 'inbox') });
+        namesReceived([single.name, ...batch.map((f) => f.name)]);
+      });
+      const channel = await connect({ port: await serve(server), identity: clientId });
+      await channel.sendFile(join(work, 'one.txt'));
+      const sent = await channel.sendDirectory(join(work, 'tree'));
+      assert.deepEqual(sent.files.map((f) => f.name), ['tree/inner/two.txt']);
+      assert.deepEqual((await received).sort(), ['one.txt', 'tree/inner/two.txt']);
+      assert.equal(await readFile(join(work, 'inbox', 'tree', 'inner', 'two.txt'), 'utf8'), 'two');
+      channel.destroy();
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   it('records on lanes nobody defined are not accepted', () => {
     for (const type of [0x16, 0x17, 0x1f, 0x23, 0x27, 0x00, 0xff]) assert.equal(parseRecordType(type), null, `type 0x${type.toString(16)}`);
   });

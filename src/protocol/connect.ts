@@ -1,5 +1,5 @@
 /**
- * The modern API: connect() and createServer() hand out SecureChannels
+ * The modern API: connect() and createServer() hand out Channels
  * whose handshake is complete and whose peer passed the trust options.
  * connect() can dial through Tor (or any SOCKS5 proxy).
  */
@@ -10,7 +10,7 @@ import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { type Identity, generateIdentity } from '../keys/identity.ts';
 import type { Role } from '../wire/handshake-messages.ts';
-import { SecureChannel } from '../channel/secure-channel.ts';
+import { Channel } from './channel.ts';
 import { abortError, withDeadline } from '../deadline.ts';
 import { type TrustOptions, buildVerifier } from '../channel/trust.ts';
 import { type TorOptions, enableTor } from '../tor/tor-client.ts';
@@ -43,7 +43,7 @@ export interface ConnectOptions extends ChannelOptions {
 }
 
 /** Runs the handshake on a connected socket. The channel owns the socket from here on. */
-export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}): Promise<SecureChannel> {
+export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}): Promise<Channel> {
   // Until the channel takes the socket over, a reset must not become an uncaught 'error'.
   const ignoreEarlyError = (): void => {};
   socket.on('error', ignoreEarlyError);
@@ -63,12 +63,12 @@ function resolveIdentityAndBackend(options: ChannelOptions): Promise<[Identity, 
   return Promise.all([options.identity ?? generateIdentity(), resolveBackend(options.backend)]);
 }
 
-async function handshake(socket: net.Socket, role: Role, options: ChannelOptions, [identity, backend]: [Identity, Backend]): Promise<SecureChannel> {
+async function handshake(socket: net.Socket, role: Role, options: ChannelOptions, [identity, backend]: [Identity, Backend]): Promise<Channel> {
   if (options.signal?.aborted) {
     socket.destroy();
     throw abortError(options.signal);
   }
-  const channel = new SecureChannel(socket, {
+  const channel = new Channel(socket, {
     role,
     identity,
     backend,
@@ -96,7 +96,7 @@ function dial(host: string, port: number, timeoutMs: number, signal?: AbortSigna
 }
 
 /** Connects, runs the handshake as the client, and checks the server's key against the trust options. */
-export async function connect(options: ConnectOptions): Promise<SecureChannel> {
+export async function connect(options: ConnectOptions): Promise<Channel> {
   if (!options || (options.socket === undefined && !Number.isInteger(options.port))) throw invalidArgument('connect() needs a port');
   const host = options.host ?? '127.0.0.1';
   // Resolved before dialling: a server may speak as soon as the connection is up.
@@ -120,18 +120,18 @@ export interface ServerOptions extends ChannelOptions {
    * that vanished (ERR_TRUNCATED) or tampered (ERR_AUTH). The channel is
    * destroyed either way; the server keeps running. Default: ignore.
    */
-  onChannelError?: (error: unknown, channel: SecureChannel) => void;
+  onChannelError?: (error: unknown, channel: Channel) => void;
 }
 
 /**
- * A net.Server whose connections are upgraded to SecureChannels; the
+ * A net.Server whose connections are upgraded to Channels; the
  * callback sees only channels whose handshake completed. The identity is
  * resolved once and shared by every connection.
  */
-export function createServer(options: ServerOptions, onChannel: (channel: SecureChannel) => void | Promise<void>): net.Server {
+export function createServer(options: ServerOptions, onChannel: (channel: Channel) => void | Promise<void>): net.Server {
   const identity = options.identity ?? generateIdentity();
   const shared = { ...options, identity };
-  const serve = async (channel: SecureChannel) => {
+  const serve = async (channel: Channel) => {
     try {
       await onChannel(channel);
     } catch (error) {

@@ -5,7 +5,7 @@
  */
 
 import type net from 'node:net';
-import type { SecureChannel } from '../channel/secure-channel.ts';
+import type { Channel } from './channel.ts';
 import { type OnionServiceOptions, hostOnionService } from '../tor/onion-service.ts';
 import { type ServerOptions, createServer } from './connect.ts';
 
@@ -27,7 +27,7 @@ export interface OnionServer {
 
 export async function createOnionServer(
   options: OnionServerOptions,
-  onChannel: (channel: SecureChannel) => void | Promise<void>,
+  onChannel: (channel: Channel) => void | Promise<void>,
 ): Promise<OnionServer> {
   const server = createServer(options, onChannel);
   // Loopback only: the onion service is the way in, not the machine's network interfaces.

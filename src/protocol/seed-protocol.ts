@@ -7,7 +7,7 @@
  *   await server.sendCryptoStream(conn, 'Welcome');
  *   const reply = await server.recvCryptoStream(conn);
  *
- * Underneath, each socket gets a SecureChannel: publicKeyExchange() runs the
+ * Underneath, each socket gets a Channel: publicKeyExchange() runs the
  * handshake up to the peer's key; setPublicKey() pins that key (a mismatch
  * is ERR_PEER_KEY_MISMATCH); the rest of the handshake completes before the
  * first message moves. Key generation never blocks the event loop.
@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 import type { BackendChoice } from '../backend/index.ts';
 import { resolveBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
-import { SecureChannel } from '../channel/secure-channel.ts';
+import { Channel } from './channel.ts';
 import * as files from '../files/index.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import type { PeerIdentity } from '../handshake/handshake.ts';
@@ -51,9 +51,9 @@ abstract class SeedProtocol {
   readonly #role: Role;
   readonly #options: ProtocolOptions;
   readonly #identity: Promise<Identity>;
-  readonly #channels = new WeakMap<Socket, SecureChannel>();
+  readonly #channels = new WeakMap<Socket, Channel>();
   /** Channels still open, so setPublicKey() can check peers already known. */
-  readonly #open = new Set<SecureChannel>();
+  readonly #open = new Set<Channel>();
   #pinned?: string;
 
   protected constructor(role: Role, options: ProtocolOptions = {}) {
@@ -96,7 +96,7 @@ abstract class SeedProtocol {
     } finally {
       socket.off('error', ignoreEarlyError);
     }
-    const channel = new SecureChannel(socket, {
+    const channel = new Channel(socket, {
       role: this.#role,
       identity,
       backend,
@@ -163,13 +163,13 @@ abstract class SeedProtocol {
   }
 
   /** The channel behind a socket, for the modern API (streams, iteration, files). */
-  channel(socket: Socket): SecureChannel {
+  channel(socket: Socket): Channel {
     const channel = this.#channels.get(socket);
     if (!channel) throw invalidArgument('call publicKeyExchange(socket) first');
     return channel;
   }
 
-  async #readyChannel(socket: Socket): Promise<SecureChannel> {
+  async #readyChannel(socket: Socket): Promise<Channel> {
     const channel = this.channel(socket);
     await channel.ready;
     const peer = channel.peer!;
