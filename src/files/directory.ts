@@ -11,14 +11,14 @@
  */
 
 import type { Stats } from 'node:fs';
-import { lstat, readdir, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { lstat, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { SecureChannel } from '../channel/secure-channel.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { ioError } from './file-io.ts';
 import { MAX_ENTRIES } from './file-messages.ts';
-import { checkName, checkRelativePath, displayName } from './file-names.ts';
-import { type FileResult, type FileSendOptions, type Source, fileSource, sendBatch } from './file-sender.ts';
+import { checkRelativePath, displayName } from './file-names.ts';
+import { type FileResult, type FileSendOptions, type Source, fileSource, sendBatch, statNamed } from './file-sender.ts';
 
 export interface DirectoryResult {
   files: FileResult[];
@@ -34,13 +34,7 @@ export async function sendDirectory(channel: SecureChannel, dir: string, options
 }
 
 async function listTree(root: string): Promise<{ sources: Source[]; skipped: string[] }> {
-  const name = checkName(basename(root));
-  let stats: Stats;
-  try {
-    stats = await stat(root);
-  } catch (error) {
-    throw ioError(error, `read ${displayName(name)}`);
-  }
+  const { name, stats } = await statNamed(root);
   if (!stats.isDirectory()) throw new NetcryptError(ErrorCode.FILE_IO, `${displayName(name)} is not a folder`);
   const tree = { sources: [{ entry: { type: 'dir', path: [name], mode: stats.mode & 0o7777 } }] as Source[], skipped: [] as string[] };
   await listFolder(root, [name], tree);

@@ -55,15 +55,22 @@ export function fileSource(path: string, components: string[], stats: Stats): So
   };
 }
 
-/** Lists a file named by the caller. Like cp, a symbolic link named explicitly is followed. */
-async function describeFile(path: string): Promise<Source> {
+/**
+ * The base name (checked as the receiver will check it) and stat() of a
+ * path the caller named. Like cp, a symbolic link named explicitly is followed.
+ */
+export async function statNamed(path: string): Promise<{ name: string; stats: Stats }> {
   const name = checkName(basename(path));
-  let stats: Stats;
   try {
-    stats = await stat(path);
+    return { name, stats: await stat(path) };
   } catch (error) {
     throw ioError(error, `read ${displayName(name)}`);
   }
+}
+
+/** Lists a file named by the caller. */
+async function describeFile(path: string): Promise<Source> {
+  const { name, stats } = await statNamed(path);
   if (stats.isDirectory()) throw new NetcryptError(ErrorCode.FILE_IO, `${displayName(name)} is a folder: send it with sendDirectory()`);
   if (!stats.isFile()) throw new NetcryptError(ErrorCode.FILE_IO, `${displayName(name)} is not a regular file`);
   return fileSource(resolve(path), [name], stats);
