@@ -11,13 +11,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../src/errors.ts';
 import { receiveFile, sendDirectory, sendFile } from '../src/files/index.ts';
 import { generateIdentity } from '../src/keys/identity.ts';
-import { type ChannelPair, Peers, hasCode, pending, removeDir, tempDir, writeRandomFile } from './helpers/files-net.ts';
+import { type ChannelPair, Peers, folderMaker, hasCode, pending, removeDir, tempDir, writeRandomFile } from './helpers/files-net.ts';
 
 let peers: Peers;
 let pair: ChannelPair;
@@ -38,16 +38,12 @@ after(async () => {
   await removeDir(work);
 });
 
-let folders = 0;
-async function folder(): Promise<string> {
-  const path = join(work, `dst-${folders++}`);
-  await mkdir(path);
-  return path;
-}
+const folder = folderMaker(() => work);
+let tmpfsCount = 0;
 
 /** A fresh tmpfs, or undefined where this process may not mount. */
 function tmpfs(options: string): string | undefined {
-  const path = join(work, `mnt-${folders++}`);
+  const path = join(work, `mnt-${tmpfsCount++}`);
   execFileSync('mkdir', [path]);
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', path], { stdio: 'ignore' });

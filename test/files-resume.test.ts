@@ -1,14 +1,14 @@
 /** Interrupted transfers: the connection is cut at random points, and a new one resumes from the verified prefix. */
 
 import assert from 'node:assert/strict';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCode, isNetcryptError } from '../src/errors.ts';
 import { receiveFile, sendFile } from '../src/files/index.ts';
 import { generateIdentity } from '../src/keys/identity.ts';
-import { Peers, removeDir, sha256File, tempDir, writeRandomFile } from './helpers/files-net.ts';
+import { Peers, folderMaker, removeDir, sha256File, tempDir, writeRandomFile } from './helpers/files-net.ts';
 
 const SIZE = 3 * 1024 * 1024 + 12_345;
 const PARTIAL = '.data.bin.netcrypt-partial';
@@ -29,12 +29,7 @@ after(async () => {
   await removeDir(work);
 });
 
-let folders = 0;
-async function target(): Promise<string> {
-  const path = join(work, `dst-${folders++}`);
-  await mkdir(path);
-  return path;
-}
+const target = folderMaker(() => work);
 
 /** One attempt on a fresh connection; both sides' outcomes. */
 async function attempt(dir: string, cutAfter?: number) {

@@ -10,7 +10,7 @@ import { ErrorCode } from '../src/errors.ts';
 import { type TransferProgress, receiveFile, receiveFiles, sendDirectory, sendFile, sendFiles } from '../src/files/index.ts';
 import { type Identity, generateIdentity } from '../src/keys/identity.ts';
 import { ClientProtocol, ServerProtocol } from '../src/protocol/seed-protocol.ts';
-import { type ChannelPair, Peers, hasCode, listTree, pending, removeDir, sha256File, tempDir, writeRandomFile } from './helpers/files-net.ts';
+import { type ChannelPair, Peers, folderMaker, hasCode, listTree, pending, removeDir, sha256File, tempDir, writeRandomFile } from './helpers/files-net.ts';
 
 let identity: Identity;
 let peers: Peers;
@@ -27,12 +27,7 @@ after(async () => {
   await removeDir(work);
 });
 
-let folders = 0;
-async function folder(name: string): Promise<string> {
-  const path = join(work, `${folders++}-${name}`);
-  await mkdir(path);
-  return path;
-}
+const folder = folderMaker(() => work);
 
 describe('one file', () => {
   const KiB = 1024;

@@ -6,7 +6,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,16 @@ export class Peers {
 
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `netcrypt-${prefix}-`));
+}
+
+/** Fresh numbered folders under `root()` (a getter: the root is made in a before hook), so tests never share a target. */
+export function folderMaker(root: () => string): (label?: string) => Promise<string> {
+  let count = 0;
+  return async (label = 'dst') => {
+    const path = join(root(), `${label}-${count++}`);
+    await mkdir(path);
+    return path;
+  };
 }
 
 export async function removeDir(dir: string): Promise<void> {
