@@ -132,6 +132,13 @@ describe('channel API', () => {
     }
   });
 
+  it('invalid channel options are an argument error and leave no socket open', async () => {
+    const { secureSocket } = await import('../src/protocol/connect.ts');
+    const [a] = await socketPair();
+    await assert.rejects(secureSocket(a, 'client', { identity: clientId, handshakeTimeoutMs: 0 }), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.ok(a.destroyed);
+  });
+
   it('records on lanes nobody defined are not accepted', () => {
     for (const type of [0x16, 0x17, 0x1f, 0x23, 0x27, 0x00, 0xff]) assert.equal(parseRecordType(type), null, `type 0x${type.toString(16)}`);
   });

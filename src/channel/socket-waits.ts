@@ -1,4 +1,4 @@
-/** Waiting for a socket's 'drain', cleaning up its listeners. */
+/** Waiting on sockets, cleaning up listeners afterwards. */
 
 import type { Socket } from 'node:net';
 import { abortError } from '../deadline.ts';
@@ -28,4 +28,19 @@ export function waitForDrain(socket: Socket, signal?: AbortSignal): Promise<void
     socket.on('close', onClose);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Waits for `work` (say, key generation) before anything has taken the
+ * socket over: a reset meanwhile must not become an uncaught 'error'. The
+ * socket is then destroyed, and whoever takes it over sees that.
+ */
+export async function awaitBeforeTakeover<T>(socket: Socket, work: Promise<T>): Promise<T> {
+  const ignoreEarlyError = (): void => {};
+  socket.on('error', ignoreEarlyError);
+  try {
+    return await work;
+  } finally {
+    socket.off('error', ignoreEarlyError);
+  }
 }

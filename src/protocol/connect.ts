@@ -11,7 +11,8 @@ import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { type Identity, generateIdentity } from '../keys/identity.ts';
 import type { Role } from '../wire/handshake-messages.ts';
 import { Channel } from './channel.ts';
-import { abortError, withDeadline } from '../deadline.ts';
+import { withDeadline } from '../deadline.ts';
+import { awaitBeforeTakeover } from '../channel/socket-waits.ts';
 import { type TrustOptions, buildVerifier } from '../channel/trust.ts';
 import { type TorOptions, enableTor } from '../tor/tor-client.ts';
 
@@ -44,17 +45,12 @@ export interface ConnectOptions extends ChannelOptions {
 
 /** Runs the handshake on a connected socket. The channel owns the socket from here on. */
 export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}): Promise<Channel> {
-  // Until the channel takes the socket over, a reset must not become an uncaught 'error'.
-  const ignoreEarlyError = (): void => {};
-  socket.on('error', ignoreEarlyError);
   let resolved: [Identity, Backend];
   try {
-    resolved = await resolveIdentityAndBackend(options);
+    resolved = await awaitBeforeTakeover(socket, resolveIdentityAndBackend(options));
   } catch (error) {
     socket.destroy();
     throw error;
-  } finally {
-    socket.off('error', ignoreEarlyError);
   }
   return handshake(socket, role, options, resolved);
 }
@@ -63,20 +59,23 @@ function resolveIdentityAndBackend(options: ChannelOptions): Promise<[Identity, 
   return Promise.all([options.identity ?? generateIdentity(), resolveBackend(options.backend)]);
 }
 
+/** An aborted signal, a timeout or a refused peer all end in `ready` rejecting, with the socket destroyed. */
 async function handshake(socket: net.Socket, role: Role, options: ChannelOptions, [identity, backend]: [Identity, Backend]): Promise<Channel> {
-  if (options.signal?.aborted) {
-    socket.destroy();
-    throw abortError(options.signal);
+  let channel: Channel;
+  try {
+    channel = new Channel(socket, {
+      role,
+      identity,
+      backend,
+      verifyPeer: buildVerifier(options),
+      maxMessageBytes: options.maxMessageBytes,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      signal: options.signal,
+    });
+  } catch (error) {
+    socket.destroy(); // invalid options: the socket must not be left open
+    throw error;
   }
-  const channel = new Channel(socket, {
-    role,
-    identity,
-    backend,
-    verifyPeer: buildVerifier(options),
-    maxMessageBytes: options.maxMessageBytes,
-    handshakeTimeoutMs: options.handshakeTimeoutMs,
-    signal: options.signal,
-  });
   await channel.ready;
   return channel;
 }

@@ -17,6 +17,7 @@ import type { Socket } from 'node:net';
 import type { BackendChoice } from '../backend/index.ts';
 import { resolveBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
+import { awaitBeforeTakeover } from '../channel/socket-waits.ts';
 import { Channel } from './channel.ts';
 import * as files from '../files/index.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
@@ -86,16 +87,8 @@ abstract class SeedProtocol {
    */
   async publicKeyExchange(socket: Socket): Promise<string> {
     if (this.#channels.has(socket)) throw invalidArgument('publicKeyExchange() was already called for this socket');
-    // Until the channel takes the socket over (key generation may take a while), a reset must not become an uncaught 'error'.
-    const ignoreEarlyError = (): void => {};
-    socket.on('error', ignoreEarlyError);
-    let identity: Identity;
-    let backend: Backend;
-    try {
-      [identity, backend] = await Promise.all([this.#identity, resolveBackend(this.#options.backend)]);
-    } finally {
-      socket.off('error', ignoreEarlyError);
-    }
+    // Key generation may still be running; the socket must survive a reset meanwhile.
+    const [identity, backend] = await awaitBeforeTakeover(socket, Promise.all([this.#identity, resolveBackend(this.#options.backend)]));
     const channel = new Channel(socket, {
       role: this.#role,
       identity,
