@@ -2,45 +2,63 @@
  * The receiving side of bench/channel.ts, in its own process so sender and
  * receiver each have a core: a server for one mode that reads everything it
  * is sent and, when the client ends, answers with its byte and message count
- * and CPU time. Prints its port on stdout.
+ * and the CPU time since the connection's first data. Prints its port on
+ * stdout. On stdin, `mark` starts a CPU measurement and `cpu` prints the CPU
+ * milliseconds since (for the handshake rows, whose connections carry no data).
  */
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import type { BackendChoice } from '../src/backend/index.ts';
 import { identityFromPrivateKey } from '../src/keys/identity.ts';
 import { createServer } from '../src/protocol/connect.ts';
 
-const [mode, backend, keyFile, certFile] = process.argv.slice(2) as [string, BackendChoice, string, string?];
+/** `work` holds server-key.pem and server-cert.pem, and client-cert.pem for mode `mtls`. */
+const [mode, backend, work] = process.argv.slice(2) as [string, BackendChoice, string];
+const pem = (name: string) => readFileSync(join(work, name));
 
-/** CPU time since `since` (a process.cpuUsage() taken when the connection's data started). */
 function cpuMsSince(since: NodeJS.CpuUsage): number {
   const cpu = process.cpuUsage(since);
   return (cpu.user + cpu.system) / 1000;
 }
 
+let mark = process.cpuUsage();
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'mark') mark = process.cpuUsage();
+  process.stdout.write(`${line === 'cpu' ? cpuMsSince(mark) : 'ok'}\n`);
+});
+
 let server: net.Server;
-if (mode === 'tcp' || mode === 'tls') {
+if (mode === 'tcp' || mode === 'tls' || mode === 'mtls') {
   const onSocket = (socket: net.Socket) => {
     let bytes = 0;
-    const since = process.cpuUsage();
-    socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    let since: NodeJS.CpuUsage | undefined;
+    socket.on('error', () => {}); // handshake-only connections are reset by the client
+    socket.on('data', (chunk: Buffer) => {
+      since ??= process.cpuUsage();
+      bytes += chunk.length;
+    });
     socket.on('end', () => {
-      socket.end(JSON.stringify({ bytes, messages: 0, cpuMs: cpuMsSince(since) }));
+      socket.end(JSON.stringify({ bytes, messages: 0, cpuMs: since ? cpuMsSince(since) : 0 }));
     });
   };
+  // mtls: the client must present a certificate, as every netcrypt peer proves its key.
+  const mutual = mode === 'mtls' ? { requestCert: true, rejectUnauthorized: true, ca: pem('client-cert.pem') } : {};
   server =
     mode === 'tcp'
       ? net.createServer({ allowHalfOpen: true }, onSocket)
-      : tls.createServer({ key: readFileSync(keyFile), cert: readFileSync(certFile!), minVersion: 'TLSv1.3', allowHalfOpen: true }, onSocket);
+      : tls.createServer({ key: pem('server-key.pem'), cert: pem('server-cert.pem'), minVersion: 'TLSv1.3', allowHalfOpen: true, ...mutual }, onSocket);
 } else {
-  server = createServer({ identity: identityFromPrivateKey(readFileSync(keyFile, 'utf8')), backend }, async (channel) => {
+  server = createServer({ identity: identityFromPrivateKey(pem('server-key.pem').toString()), backend }, async (channel) => {
     let bytes = 0;
     let messages = 0;
-    const since = process.cpuUsage();
+    let since: NodeJS.CpuUsage | undefined;
     try {
       for await (const message of channel) {
+        since ??= process.cpuUsage();
         if (message.length === 3 && message.toString() === 'end') {
           await channel.send(JSON.stringify({ bytes, messages, cpuMs: cpuMsSince(since) }));
           continue;

@@ -3,9 +3,12 @@
  *
  *   bulk        SIZE (default 1 GiB) client → server per backend, against raw TCP,
  *               node:tls TLS 1.3 (AES-256-GCM) and a bare A256CBC-HS512 framing
- *               loop (seal 64 KiB records, no socket: one core's cap);
+ *               loop (seal 64 KiB records, no socket: one core's cap), and the
+ *               matching open loop, from which it derives the CPU ceiling;
  *   messages    1 KiB messages per second on one connection (native);
- *   handshakes  per second, sequential and 200 concurrent, RSA-2048, against TLS 1.3.
+ *   handshakes  per second, sequential and 200 concurrent, RSA-2048, against TLS 1.3,
+ *               and TLS 1.3 with a client certificate (mutual authentication, as
+ *               netcrypt), each after a warm-up, RUNS times (medians, per-run ratios).
  *
  * The server runs in a child process, so each side has a core. CPU time is
  * reported for both sides. RUNS (default 3) repeats the bulk table; medians.
@@ -13,39 +16,52 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { loadBackend } from '../src/backend/index.ts';
 import type { SecureChannel } from '../src/channel/secure-channel.ts';
 import { generateIdentity } from '../src/keys/identity.ts';
 import { connect } from '../src/protocol/connect.ts';
-import { laneRecordType, RecordSealer, systemRandom } from '../src/wire/records.ts';
+import { laneRecordType, RecordOpener, RecordSealer, systemRandom } from '../src/wire/records.ts';
 import { machineLine, median, table } from './stats.ts';
 
 const SIZE = Number(process.env.SIZE ?? 1 << 30);
 const RUNS = Number(process.env.RUNS ?? 3);
 const CHUNK = 1 << 20;
+const WARMUP_MS = Number(process.env.WARMUP_MS ?? 2000);
 const work = mkdtempSync(join(tmpdir(), 'netcrypt-bench-'));
-const keyFile = join(work, 'key.pem');
-const certFile = join(work, 'cert.pem');
-execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+// RSA-2048 certificates for the TLS anchors: the server's, and a client's for mutual authentication.
+for (const side of ['server', 'client']) {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(work, `${side}-key.pem`), '-out', join(work, `${side}-cert.pem`), '-days', '1', '-subj', `/CN=${side}`], {
+    stdio: 'ignore',
+  });
+}
+const clientCertificate = { key: readFileSync(join(work, 'client-key.pem')), cert: readFileSync(join(work, 'client-cert.pem')) };
 const clientIdentity = await generateIdentity({ modulusLength: 2048 });
 
 interface Peer {
   port: number;
   child: ChildProcess;
+  /** Sends a stdin command (`mark`, `cpu`) and returns the peer's answer line. */
+  ask: (command: string) => Promise<string>;
 }
 
 async function startPeer(mode: string, backend = 'native'): Promise<Peer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./channel-peer.ts', import.meta.url)), mode, backend, keyFile, certFile], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./channel-peer.ts', import.meta.url)), mode, backend, work], {
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-  return { port, child };
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const ask = async (command: string) => {
+    if (command) child.stdin!.write(`${command}\n`);
+    return (await lines.next()).value as string;
+  };
+  const port = Number(await ask(''));
+  return { port, child, ask };
 }
 
 interface Bulk {
@@ -130,6 +146,24 @@ async function bareLoop(): Promise<Bulk> {
   return { MBps: SIZE / 1e3 / ms, clientCpuMBps: SIZE / 1e3 / (cpuMs() - cpu0), serverCpuMBps: Number.NaN };
 }
 
+/** Open 64 KiB records with no socket: the receiver's unavoidable cryptographic work. */
+async function bareOpenLoop(): Promise<Bulk> {
+  const backend = await loadBackend('native');
+  const key = randomBytes(64);
+  const type = laneRecordType(0, false);
+  const sealer = new RecordSealer(backend, key, systemRandom());
+  // A window of records sealed in advance, opened again and again by fresh openers (each starts at sequence 0).
+  const window = Array.from({ length: 16 }, () => Buffer.concat(sealer.seal(type, randomBytes(65536))).subarray(4));
+  const cpu0 = cpuMs();
+  const t0 = performance.now();
+  for (let opened = 0; opened < SIZE; ) {
+    const opener = new RecordOpener(backend, key);
+    for (const record of window) opened += opener.open(record).plaintext.length;
+  }
+  const ms = performance.now() - t0;
+  return { MBps: SIZE / 1e3 / ms, clientCpuMBps: SIZE / 1e3 / (cpuMs() - cpu0), serverCpuMBps: Number.NaN };
+}
+
 async function messagesPerSecond(seconds: number): Promise<{ perSecond: number; clientCpuMs: number; serverCpuMs: number }> {
   const { peer, channel } = await openChannel('native');
   const message = randomBytes(1024);
@@ -150,29 +184,53 @@ async function messagesPerSecond(seconds: number): Promise<{ perSecond: number; 
   return { perSecond: sent / (ms / 1000), clientCpuMs: clientCpuMs / (ms / 1000), serverCpuMs: counts.cpuMs / (ms / 1000) };
 }
 
-async function handshakesPerSecond(kind: 'netcrypt' | 'tls', total: number, concurrency: number): Promise<number> {
-  const peer = await startPeer(kind === 'tls' ? 'tls' : 'netcrypt');
+interface Handshakes {
+  perSecond: number;
+  clientCpuUs: number;
+  serverCpuUs: number;
+}
+
+type HandshakeKind = 'netcrypt' | 'tls' | 'mtls';
+const HANDSHAKE_KINDS: HandshakeKind[] = ['netcrypt', 'tls', 'mtls'];
+
+/**
+ * Handshakes per second at a given concurrency, after WARMUP_MS of
+ * handshakes at the same concurrency: netcrypt's handshake is JavaScript
+ * around OpenSSL, TLS's mostly C++, so a cold run would time V8's JIT
+ * rather than the protocol.
+ */
+async function handshakesPerSecond(kind: HandshakeKind, total: number, concurrency: number): Promise<Handshakes> {
+  const peer = await startPeer(kind);
+  // One context for all connections, as a real client keeps: building one per connection re-parses the PEM key.
+  const secureContext = tls.createSecureContext({ minVersion: 'TLSv1.3', ...(kind === 'mtls' ? clientCertificate : {}) });
   const once = async () => {
-    if (kind === 'tls') {
-      const socket = tls.connect({ port: peer.port, host: '127.0.0.1', rejectUnauthorized: false, minVersion: 'TLSv1.3' });
-      await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
-      socket.destroy();
-    } else {
+    if (kind === 'netcrypt') {
       const channel = await connect({ port: peer.port, identity: clientIdentity, backend: 'native' });
       channel.destroy();
+    } else {
+      const socket = tls.connect({ port: peer.port, host: '127.0.0.1', rejectUnauthorized: false, secureContext });
+      await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+      socket.destroy();
     }
   };
-  await once();
+  const run = async (count: number) => {
+    let started = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (started++ < count) await once();
+      }),
+    );
+  };
+  for (const warmupStart = performance.now(); performance.now() - warmupStart < WARMUP_MS; ) await run(Math.max(50, concurrency));
+  await peer.ask('mark');
+  const cpu0 = cpuMs();
   const t0 = performance.now();
-  let started = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started++ < total) await once();
-    }),
-  );
+  await run(total);
   const ms = performance.now() - t0;
+  const clientCpu = cpuMs() - cpu0;
+  const serverCpu = Number(await peer.ask('cpu'));
   peer.child.kill();
-  return total / (ms / 1000);
+  return { perSecond: total / (ms / 1000), clientCpuUs: (clientCpu * 1000) / total, serverCpuUs: (serverCpu * 1000) / total };
 }
 
 console.log(`bench:channel — ${SIZE >> 20} MiB per bulk run, ${RUNS} runs (medians); ${machineLine()}`);
@@ -180,6 +238,7 @@ const allSubjects: [string, () => Promise<Bulk>][] = [
   ['raw TCP', () => socketBulk('tcp')],
   ['TLS 1.3 (AES-256-GCM)', () => socketBulk('tls')],
   ['bare A256CBC-HS512 framing loop', bareLoop],
+  ['bare A256CBC-HS512 open loop', bareOpenLoop],
   ['netcrypt native', () => netcryptBulk('native')],
   ['netcrypt wasm', () => netcryptBulk('wasm')],
   ['netcrypt pure', () => netcryptBulk('pure')],
@@ -212,6 +271,20 @@ console.log(
 const ratio = (a: string, b: string) =>
   results.has(a) && results.has(b) ? median(results.get(a)!.map((r, i) => r.MBps / results.get(b)![i]!.MBps)).toFixed(2) : '-';
 console.log(`native / bare loop (same run, per-run ratio median): ${ratio('netcrypt native', 'bare A256CBC-HS512 framing loop')}  (target ≥ 0.95)`);
+// Any sealed transfer between two processes on this machine must at least seal, open, send and receive:
+// the CPU those cost per MB, measured above, bounds what two cores can carry.
+if (['raw TCP', 'bare A256CBC-HS512 framing loop', 'bare A256CBC-HS512 open loop'].every((name) => results.has(name))) {
+  const cpuSecondsPerMB =
+    1 / bulkMedian('bare A256CBC-HS512 framing loop', 'clientCpuMBps') +
+    1 / bulkMedian('bare A256CBC-HS512 open loop', 'clientCpuMBps') +
+    1 / bulkMedian('raw TCP', 'clientCpuMBps') +
+    1 / bulkMedian('raw TCP', 'serverCpuMBps');
+  const cores = os.cpus().length;
+  console.log(
+    `CPU ceiling for a sealed transfer on ${cores} cores: ${(cores / cpuSecondsPerMB).toFixed(0)} MB/s ` +
+      `(seal + open + TCP send + receive = ${(cpuSecondsPerMB * 1000).toFixed(2)} ms CPU per MB)`,
+  );
+}
 console.log(`native / TLS 1.3: ${ratio('netcrypt native', 'TLS 1.3 (AES-256-GCM)')}   wasm / pure: ${ratio('netcrypt wasm', 'netcrypt pure')}`);
 
 if (process.env.BULK_ONLY) process.exit(0);
@@ -221,9 +294,29 @@ console.log(
     ` CPU busy: client ${(messages.clientCpuMs / 10).toFixed(0)}%, server ${(messages.serverCpuMs / 10).toFixed(0)}%`,
 );
 
-const rows: [string, number, number][] = [];
-for (const [label, concurrency, total] of [['sequential', 1, 300], ['200 concurrent', 200, 1000]] as const) {
-  rows.push([label, await handshakesPerSecond('netcrypt', total, concurrency), await handshakesPerSecond('tls', total, concurrency)]);
+const handshakeRows: [string, number, number][] = [
+  ['sequential', 1, 1000],
+  ['200 concurrent', 200, 3000],
+];
+const rows: (string | number)[][] = [];
+for (const [label, concurrency, total] of handshakeRows) {
+  const runs: Record<HandshakeKind, Handshakes>[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    process.stderr.write(`  run ${run + 1}/${RUNS}: handshakes, ${label}…\n`);
+    const results = {} as Record<HandshakeKind, Handshakes>;
+    for (const kind of HANDSHAKE_KINDS) results[kind] = await handshakesPerSecond(kind, total, concurrency);
+    runs.push(results);
+  }
+  const m = (kind: HandshakeKind, key: keyof Handshakes) => median(runs.map((r) => r[kind][key]));
+  const cpu = (kind: HandshakeKind) => `${m(kind, 'clientCpuUs').toFixed(0)} / ${m(kind, 'serverCpuUs').toFixed(0)}`;
+  const ratio = (kind: HandshakeKind) => median(runs.map((r) => r.netcrypt.perSecond / r[kind].perSecond));
+  rows.push([label, m('netcrypt', 'perSecond'), m('tls', 'perSecond'), m('mtls', 'perSecond'), ratio('tls'), ratio('mtls'), cpu('netcrypt'), cpu('tls'), cpu('mtls')]);
 }
-console.log(`\nhandshakes per second (RSA-2048)\n${table(['', 'netcrypt', 'TLS 1.3', 'ratio'], rows.map(([l, n, t]) => [l, n, t, n / t]))}`);
+console.log(
+  `\nhandshakes per second, RSA-2048, after ${WARMUP_MS} ms of warm-up each (ratios: per-run medians; CPU: µs per handshake, client / server)\n` +
+    `TLS 1.3 authenticates only the server; mTLS adds a client certificate, which is what netcrypt always does (each side proves its key)\n${table(
+      ['', 'netcrypt', 'TLS 1.3', 'mTLS 1.3', 'vs TLS', 'vs mTLS', 'netcrypt CPU', 'TLS CPU', 'mTLS CPU'],
+      rows,
+    )}`,
+);
 rmSync(work, { recursive: true, force: true });

@@ -80,7 +80,10 @@ describe('sans-I/O properties', () => {
         for (const input of inputs) {
           try {
             handshake.receive(input);
-            if (handshake.state === 'await-trust') handshake.acceptPeer();
+            if (handshake.state === 'await-trust') {
+              handshake.acceptPeer();
+              handshake.receiveQueued();
+            }
           } catch (error) {
             assert.ok(error instanceof NetcryptError, `threw ${String(error)}`);
             assert.equal(handshake.state, 'failed');

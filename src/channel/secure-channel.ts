@@ -215,7 +215,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     }
     // A socket handed over paused (e.g. by the SOCKS dialer, holding early bytes) must flow now.
     socket.resume();
-    this.#writeFrames(this.#handshake.start());
+    this.#writeHandshake(this.#handshake.start());
   }
 
   get peer(): PeerIdentity | undefined {
@@ -371,6 +371,18 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     return this.#writeFrames(this.#sealer!.seal(type, plaintext));
   }
 
+  /**
+   * Handshake flights leave at once rather than at the end of the tick:
+   * the peer is waiting on them (its RSA work starts when our key arrives),
+   * and there is nothing to batch them with.
+   */
+  #writeHandshake(frames: Uint8Array[]): void {
+    if (frames.length === 0) return;
+    this.socket.cork();
+    for (const frame of frames) this.socket.write(frame);
+    this.socket.uncork();
+  }
+
   #writeFrames(buffers: Uint8Array[]): boolean {
     this.#corkUntilEndOfTick();
     for (const buffer of buffers) this.socket.write(buffer);
@@ -496,7 +508,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   #onHandshakeFrame(frame: Buffer): void {
     const before = this.#handshake.state;
-    this.#writeFrames(this.#handshake.receive(frame));
+    this.#writeHandshake(this.#handshake.receive(frame));
     if (before === 'await-hello' && this.#handshake.state === 'await-trust') void this.#decideTrust();
     if (this.#handshake.state === 'done') this.#onHandshakeDone();
   }
@@ -513,7 +525,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#finished) return;
     this.#resolvePeerKnown(peer);
     try {
-      this.#writeFrames(this.#handshake.acceptPeer());
+      this.#writeHandshake(this.#handshake.acceptPeer());
+      this.#writeHandshake(this.#handshake.receiveQueued());
     } catch (error) {
       this.destroy(asNetcryptError(error));
     }
@@ -576,8 +589,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #onPeerClose(): void {
     this.#peerClosed = true;
     this.emit('end');
-    const closed = new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(closed);
+    if (this.#waiters.length > 0) {
+      const closed = new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(closed);
+    }
     if (this.#closeSent) this.socket.end();
     else {
       this.#lingerTimer = setTimeout(() => void this.close(), HALF_CLOSED_LINGER_MS);
@@ -615,10 +630,12 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     clearTimeout(this.#lingerTimer);
     const error = this.#error;
     if (this.#handshake.state !== 'done') this.#rejectHandshake(error ?? new NetcryptError(ErrorCode.CLOSED, 'closed during the handshake'));
-    const pending = error ?? new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(pending);
-    this.#batch?.reject(pending);
-    this.#batch = undefined;
+    if (this.#waiters.length > 0 || this.#batch) {
+      const pending = error ?? new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(pending);
+      this.#batch?.reject(pending);
+      this.#batch = undefined;
+    }
     this.socket.destroy();
     this.#resolveClosed();
     this.emit('close', error);

@@ -168,7 +168,7 @@ export class Handshake {
 
   /**
    * The caller trusts the peer's key (pinned, known, or deliberately
-   * unchecked): send our wrapped secret and carry on.
+   * unchecked): returns our wrapped secret, to be written at once.
    */
   acceptPeer(): Uint8Array[] {
     return this.#guard(() => {
@@ -181,12 +181,20 @@ export class Handshake {
       );
       this.#localKeyBytes = encodeKeyMessage({ wrapped });
       this.#state = 'await-key';
-      const out: Uint8Array[] = [encodeFrame(this.#localKeyBytes)];
-      const queued = this.#queuedKey;
-      this.#queuedKey = undefined;
-      if (queued) out.push(...this.#onKey(queued));
-      return out;
+      return [encodeFrame(this.#localKeyBytes)];
     });
+  }
+
+  /**
+   * Goes on with a key message that arrived while trust was being decided.
+   * Separate from acceptPeer() so the caller puts our key on the wire
+   * first: the peer's RSA unwrap then runs while ours does.
+   */
+  receiveQueued(): Uint8Array[] {
+    const queued = this.#queuedKey;
+    if (!queued) return [];
+    this.#queuedKey = undefined;
+    return this.receive(queued);
   }
 
   /** Marks the handshake failed (e.g. the caller refused the peer's key). */
