@@ -38,6 +38,7 @@ for (const name of BACKEND_NAMES) {
             const context = `tcId ${t.tcId} ${t.comment}`;
             if (t.result === 'valid') {
               assert.deepEqual(Buffer.from(backend.seal(key, iv, aad, hex(t.msg as string))), expected, context);
+              assert.deepEqual(Buffer.concat(backend.sealPieces(key, iv, aad, hex(t.msg as string))), expected, context);
               assert.deepEqual(Buffer.from(backend.open(key, iv, aad, expected)), hex(t.msg as string), context);
             } else {
               assertAuthError(() => backend.open(key, iv, aad, expected));

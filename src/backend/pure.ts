@@ -20,17 +20,20 @@ function tagOf(key: Uint8Array, aad: Uint8Array, iv: Uint8Array, ciphertext: Uin
     .subarray(0, TAG_BYTES);
 }
 
+function seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  checkSealArgs(key, iv, aad, plaintext);
+  const ciphertext = cbc(encKey(key), iv).encrypt(plaintext);
+  const sealed = new Uint8Array(ciphertext.length + TAG_BYTES);
+  sealed.set(ciphertext, 0);
+  sealed.set(tagOf(key, aad, iv, ciphertext), ciphertext.length);
+  return sealed;
+}
+
 export function createPureBackend(): Backend {
   return {
     name: 'pure',
-    seal(key, iv, aad, plaintext) {
-      checkSealArgs(key, iv, aad, plaintext);
-      const ciphertext = cbc(encKey(key), iv).encrypt(plaintext);
-      const sealed = new Uint8Array(ciphertext.length + TAG_BYTES);
-      sealed.set(ciphertext, 0);
-      sealed.set(tagOf(key, aad, iv, ciphertext), ciphertext.length);
-      return sealed;
-    },
+    seal,
+    sealPieces: (key, iv, aad, plaintext) => [seal(key, iv, aad, plaintext)],
     open(key, iv, aad, sealed) {
       checkSealArgs(key, iv, aad, sealed);
       checkSealedLength(sealed);

@@ -36,6 +36,13 @@ export interface Backend {
    */
   seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
   /**
+   * The same bytes as seal(), as consecutive pieces, for a caller that hands
+   * them to a socket's writev: OpenSSL gives the native backend its
+   * ciphertext in two parts, and copying them together costs it about 7 %
+   * of a bulk transfer.
+   */
+  sealPieces(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array[];
+  /**
    * Checks the tag in constant time, then decrypts. Every failure — wrong
    * tag, bad length, bad padding — throws the same `ERR_AUTH` NetcryptError.
    */

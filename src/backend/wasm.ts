@@ -162,6 +162,7 @@ export async function createWasmBackend(): Promise<Backend> {
   return {
     name: 'wasm',
     seal: (key, iv, aad, plaintext) => core.seal(key, iv, aad, plaintext),
+    sealPieces: (key, iv, aad, plaintext) => [core.seal(key, iv, aad, plaintext)],
     open: (key, iv, aad, sealed) => core.open(key, iv, aad, sealed),
     encodeEnvelope: (envelope) => core.encodeEnvelope(envelope),
     decodeEnvelope: (bytes) => core.decodeEnvelope(bytes),

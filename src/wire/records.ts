@@ -112,20 +112,22 @@ export class RecordSealer {
   }
 
   /**
-   * Returns the whole frame as two buffers — the 21-byte head (length,
-   * type, IV) and the sealed body — so the socket can write them without
-   * concatenating.
+   * Returns the whole frame as buffers — the 21-byte head (length, type, IV),
+   * then the sealed body in the backend's pieces — for the socket to write
+   * without concatenating.
    */
-  seal(type: number, plaintext: Uint8Array): [Buffer, Uint8Array] {
+  seal(type: number, plaintext: Uint8Array): Uint8Array[] {
     if (plaintext.length > MAX_RECORD_PLAINTEXT) throw invalidArgument('record plaintext too large');
     if (this.#sequence >= MAX_SEQUENCE) throw new NetcryptError(ErrorCode.PROTOCOL, 'sequence numbers exhausted');
     const iv = this.random(IV_BYTES);
-    const sealed = this.backend.seal(this.#key, iv, additionalData(this.#sequence++, type), plaintext);
+    const sealed = this.backend.sealPieces(this.#key, iv, additionalData(this.#sequence++, type), plaintext);
+    let sealedLength = 0;
+    for (const piece of sealed) sealedLength += piece.length;
     const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + RECORD_HEADER_BYTES);
-    head.writeUInt32BE(RECORD_HEADER_BYTES + sealed.length, 0);
+    head.writeUInt32BE(RECORD_HEADER_BYTES + sealedLength, 0);
     head[FRAME_HEADER_BYTES] = type;
     head.set(iv, FRAME_HEADER_BYTES + 1);
-    return [head, sealed];
+    return [head, ...sealed];
   }
 }
 
