@@ -1,10 +1,13 @@
 /** The channel API as the README shows it, and its shutdown paths. */
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { SecureChannel } from '../src/channel/secure-channel.ts';
 import { NetcryptError } from '../src/errors.ts';
 import { connect, createServer } from '../src/protocol/connect.ts';
@@ -56,6 +59,13 @@ describe('channel API', () => {
     await all;
     assert.deepEqual(got, ['a', 'b', 'c']);
     await channel.close();
+  });
+
+  it("a 'message' listener that throws surfaces as an uncaught exception, and the channel carries on", async () => {
+    // Its own process: in this one, node:test would take the uncaught exception as this test's failure.
+    const script = fileURLToPath(new URL('./helpers/throwing-listener.ts', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script]);
+    assert.deepEqual(JSON.parse(stdout), { uncaught: 'bug in the listener', code: null, second: 'second' });
   });
 
   it('verifyPeer can refuse a peer, and sees its fingerprint', async () => {
