@@ -11,7 +11,9 @@
  *               netcrypt), each after a warm-up, RUNS times (medians, per-run ratios).
  *
  * The server runs in a child process, so each side has a core. CPU time is
- * reported for both sides. RUNS (default 3) repeats the bulk table; medians.
+ * reported for both sides. RUNS (default 3) repeats the bulk table and the
+ * handshake rows; medians. WARMUP_MS (default 2000) warms up each handshake
+ * row; ONLY and BULK_ONLY narrow a run while experimenting.
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';

@@ -168,7 +168,8 @@ export class Handshake {
 
   /**
    * The caller trusts the peer's key (pinned, known, or deliberately
-   * unchecked): returns our wrapped secret, to be written at once.
+   * unchecked): returns our wrapped secret, to be written at once — then
+   * call receiveQueued() for a peer key that may have arrived meanwhile.
    */
   acceptPeer(): Uint8Array[] {
     return this.#guard(() => {
