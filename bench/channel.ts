@@ -187,9 +187,11 @@ async function messagesPerSecond(seconds: number): Promise<{ perSecond: number; 
 }
 
 interface Handshakes {
+  /** Completed handshakes per second. */
   perSecond: number;
   clientCpuUs: number;
   serverCpuUs: number;
+  failed: number;
 }
 
 type HandshakeKind = 'netcrypt' | 'tls' | 'mtls';
@@ -205,14 +207,21 @@ async function handshakesPerSecond(kind: HandshakeKind, total: number, concurren
   const peer = await startPeer(kind);
   // One context for all connections, as a real client keeps: building one per connection re-parses the PEM key.
   const secureContext = tls.createSecureContext({ minVersion: 'TLSv1.3', ...(kind === 'mtls' ? clientCertificate : {}) });
+  // A failed handshake is counted and reported, not fatal: one lost run of thousands would waste the whole bench.
+  let failed = 0;
   const once = async () => {
-    if (kind === 'netcrypt') {
-      const channel = await connect({ port: peer.port, identity: clientIdentity, backend: 'native' });
-      channel.destroy();
-    } else {
-      const socket = tls.connect({ port: peer.port, host: '127.0.0.1', rejectUnauthorized: false, secureContext });
-      await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
-      socket.destroy();
+    try {
+      if (kind === 'netcrypt') {
+        const channel = await connect({ port: peer.port, identity: clientIdentity, backend: 'native' });
+        channel.destroy();
+      } else {
+        const socket = tls.connect({ port: peer.port, host: '127.0.0.1', rejectUnauthorized: false, secureContext });
+        await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+        socket.destroy();
+      }
+    } catch (error) {
+      failed++;
+      process.stderr.write(`  ${kind} handshake failed: ${(error as Error).message}\n`);
     }
   };
   const run = async (count: number) => {
@@ -225,6 +234,7 @@ async function handshakesPerSecond(kind: HandshakeKind, total: number, concurren
   };
   for (const warmupStart = performance.now(); performance.now() - warmupStart < WARMUP_MS; ) await run(Math.max(50, concurrency));
   await peer.ask('mark');
+  failed = 0;
   const cpu0 = cpuMs();
   const t0 = performance.now();
   await run(total);
@@ -232,7 +242,8 @@ async function handshakesPerSecond(kind: HandshakeKind, total: number, concurren
   const clientCpu = cpuMs() - cpu0;
   const serverCpu = Number(await peer.ask('cpu'));
   peer.child.kill();
-  return { perSecond: total / (ms / 1000), clientCpuUs: (clientCpu * 1000) / total, serverCpuUs: (serverCpu * 1000) / total };
+  const completed = total - failed;
+  return { perSecond: completed / (ms / 1000), clientCpuUs: (clientCpu * 1000) / total, serverCpuUs: (serverCpu * 1000) / total, failed };
 }
 
 console.log(`bench:channel — ${SIZE >> 20} MiB per bulk run, ${RUNS} runs (medians); ${machineLine()}`);
@@ -312,12 +323,13 @@ for (const [label, concurrency, total] of handshakeRows) {
   const m = (kind: HandshakeKind, key: keyof Handshakes) => median(runs.map((r) => r[kind][key]));
   const cpu = (kind: HandshakeKind) => `${m(kind, 'clientCpuUs').toFixed(0)} / ${m(kind, 'serverCpuUs').toFixed(0)}`;
   const ratio = (kind: HandshakeKind) => median(runs.map((r) => r.netcrypt.perSecond / r[kind].perSecond));
-  rows.push([label, m('netcrypt', 'perSecond'), m('tls', 'perSecond'), m('mtls', 'perSecond'), ratio('tls'), ratio('mtls'), cpu('netcrypt'), cpu('tls'), cpu('mtls')]);
+  const failed = HANDSHAKE_KINDS.map((kind) => runs.reduce((sum, r) => sum + r[kind].failed, 0)).join(' / ');
+  rows.push([label, m('netcrypt', 'perSecond'), m('tls', 'perSecond'), m('mtls', 'perSecond'), ratio('tls'), ratio('mtls'), cpu('netcrypt'), cpu('tls'), cpu('mtls'), failed]);
 }
 console.log(
   `\nhandshakes per second, RSA-2048, after ${WARMUP_MS} ms of warm-up each (ratios: per-run medians; CPU: µs per handshake, client / server)\n` +
     `TLS 1.3 authenticates only the server; mTLS adds a client certificate, which is what netcrypt always does (each side proves its key)\n${table(
-      ['', 'netcrypt', 'TLS 1.3', 'mTLS 1.3', 'vs TLS', 'vs mTLS', 'netcrypt CPU', 'TLS CPU', 'mTLS CPU'],
+      ['', 'netcrypt', 'TLS 1.3', 'mTLS 1.3', 'vs TLS', 'vs mTLS', 'netcrypt CPU', 'TLS CPU', 'mTLS CPU', 'failed (all runs)'],
       rows,
     )}`,
 );
