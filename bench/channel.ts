@@ -323,9 +323,9 @@ for (const [label, concurrency, total] of handshakeRows) {
   }
   const m = (kind: HandshakeKind, key: keyof Handshakes) => median(runs.map((r) => r[kind][key]));
   const cpu = (kind: HandshakeKind) => `${m(kind, 'clientCpuUs').toFixed(0)} / ${m(kind, 'serverCpuUs').toFixed(0)}`;
-  const ratio = (kind: HandshakeKind) => median(runs.map((r) => r.netcrypt.perSecond / r[kind].perSecond));
+  const netcryptOver = (kind: HandshakeKind) => median(runs.map((r) => r.netcrypt.perSecond / r[kind].perSecond));
   const failed = HANDSHAKE_KINDS.map((kind) => runs.reduce((sum, r) => sum + r[kind].failed, 0)).join(' / ');
-  rows.push([label, m('netcrypt', 'perSecond'), m('tls', 'perSecond'), m('mtls', 'perSecond'), ratio('tls'), ratio('mtls'), cpu('netcrypt'), cpu('tls'), cpu('mtls'), failed]);
+  rows.push([label, m('netcrypt', 'perSecond'), m('tls', 'perSecond'), m('mtls', 'perSecond'), netcryptOver('tls'), netcryptOver('mtls'), cpu('netcrypt'), cpu('tls'), cpu('mtls'), failed]);
 }
 console.log(
   `\nhandshakes per second, RSA-2048, after ${WARMUP_MS} ms of warm-up each (ratios: per-run medians; CPU: µs per handshake, client / server)\n` +
