@@ -19,12 +19,12 @@ const DOC = fileURLToPath(new URL('../docs/PROTOCOL.md', import.meta.url));
 const BEGIN = '<!-- BEGIN GENERATED EXAMPLES (npm run docs:examples) -->';
 const END = '<!-- END GENERATED EXAMPLES -->';
 
-function sharedVectors(): string {
-  return process.env.NETCRYPT_SHARED_VECTORS ?? fileURLToPath(new URL('../../shared/vectors/wycheproof/', import.meta.url));
+function wycheproofDir(): string {
+  return fileURLToPath(new URL('../test/vectors/wycheproof/', import.meta.url));
 }
 
 function wycheproofKey(bits: number): string {
-  const file = JSON.parse(readFileSync(`${sharedVectors()}/rsa_oaep_${bits}_sha256_mgf1sha256_test.json`, 'utf8'));
+  const file = JSON.parse(readFileSync(`${wycheproofDir()}/rsa_oaep_${bits}_sha256_mgf1sha256_test.json`, 'utf8'));
   return file.testGroups[0].privateKeyPem as string;
 }
 

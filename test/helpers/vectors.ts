@@ -1,13 +1,12 @@
-/** Reads the shared Wycheproof files (never copied into the repo) and the repo's own vectors. */
+/** Reads the repository's vector files: Wycheproof's copies (test/vectors/wycheproof) and its own. */
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-/** `../shared/vectors/wycheproof` beside the checkout, or NETCRYPT_SHARED_VECTORS. */
-export const sharedVectorsDir =
-  process.env.NETCRYPT_SHARED_VECTORS ?? fileURLToPath(new URL('../shared/vectors/wycheproof/', `file://${repoRoot}`));
+/** Wycheproof's files, copied unchanged with their licence (test/vectors/wycheproof/SOURCE.md). */
+export const wycheproofDir = fileURLToPath(new URL('test/vectors/wycheproof/', `file://${repoRoot}`));
 
 export const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 
@@ -31,7 +30,7 @@ export interface WycheproofFile {
 }
 
 export function readShared(name: string): WycheproofFile {
-  return JSON.parse(readFileSync(`${sharedVectorsDir}/${name}`, 'utf8')) as WycheproofFile;
+  return JSON.parse(readFileSync(`${wycheproofDir}/${name}`, 'utf8')) as WycheproofFile;
 }
 
 export function readRepoVectors<T>(name: string): T {

@@ -5,13 +5,9 @@
 
 use std::path::PathBuf;
 
-/// Wycheproof's vectors: `$NETCRYPT_SHARED_VECTORS`, or `shared/vectors/wycheproof`
-/// beside the repository checkout.
+/// Wycheproof's vectors, copied into the repository: `test/vectors/wycheproof`.
 pub fn wycheproof_dir() -> PathBuf {
-    match std::env::var_os("NETCRYPT_SHARED_VECTORS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/wycheproof"),
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test/vectors/wycheproof")
 }
 
 /// The repository's own vectors, `test/vectors`.
