@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import type { BackendChoice } from '../src/backend/index.ts';
 import { identityFromPrivateKey } from '../src/keys/identity.ts';
-import { createServer } from '../src/protocol/connect.ts';
+import { createServer } from '../src/protocol/server.ts';
 
 /** `work` holds server-key.pem and server-cert.pem, and client-cert.pem for mode `mtls`. */
 const [mode, backend, work] = process.argv.slice(2) as [string, BackendChoice, string];

@@ -10,7 +10,7 @@
 import type { AddressInfo } from 'node:net';
 import { receiveFile } from '../src/files/index.ts';
 import { generateIdentity } from '../src/keys/identity.ts';
-import { createServer } from '../src/protocol/connect.ts';
+import { createServer } from '../src/protocol/server.ts';
 
 const [backend, dir] = process.argv.slice(2) as [string, string];
 const identity = await generateIdentity({ modulusLength: 2048 });

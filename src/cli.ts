@@ -16,7 +16,8 @@ import type { Channel } from './protocol/channel.ts';
 import { NetcryptError } from './errors.ts';
 import { openWith, sealTo } from './envelope/sealed-message.ts';
 import { fingerprint, generateIdentity, loadIdentity, saveIdentity } from './keys/identity.ts';
-import { connect, createServer } from './protocol/connect.ts';
+import { connect } from './protocol/connect.ts';
+import { createServer } from './protocol/server.ts';
 import { createOnionServer } from './protocol/onion-server.ts';
 
 function positiveInt(value: string): number {

@@ -16,14 +16,8 @@ export type { PeerIdentity } from './handshake/handshake.ts';
 export { SecureChannel, type ReceiveOptions, type SendOptions } from './channel/secure-channel.ts';
 export { Channel } from './protocol/channel.ts';
 export { type TrustOptions } from './channel/trust.ts';
-export {
-  type ChannelOptions,
-  type ConnectOptions,
-  type ServerOptions,
-  connect,
-  createServer,
-  secureSocket,
-} from './protocol/connect.ts';
+export { type ChannelOptions, type ConnectOptions, connect, secureSocket } from './protocol/connect.ts';
+export { type ServerOptions, createServer } from './protocol/server.ts';
 export { createOnionServer, type OnionServer, type OnionServerOptions } from './protocol/onion-server.ts';
 export { sealTo, openWith, type EnvelopeOptions } from './envelope/sealed-message.ts';
 export { ServerProtocol, ClientProtocol, type ProtocolOptions } from './protocol/seed-protocol.ts';

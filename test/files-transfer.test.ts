@@ -5,7 +5,8 @@ import { chmod, lstat, mkdir, readFile, readdir, stat, symlink, utimes, writeFil
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect, createServer } from '../src/protocol/connect.ts';
+import { connect } from '../src/protocol/connect.ts';
+import { createServer } from '../src/protocol/server.ts';
 import { ErrorCode } from '../src/errors.ts';
 import { type TransferProgress, receiveFile, receiveFiles, sendDirectory, sendFile, sendFiles } from '../src/files/index.ts';
 import { type Identity, generateIdentity } from '../src/keys/identity.ts';

@@ -1,7 +1,8 @@
 /**
- * The modern API: connect() and createServer() hand out Channels
- * whose handshake is complete and whose peer passed the trust options.
- * connect() can dial through Tor (or any SOCKS5 proxy).
+ * The modern API's client side: connect() hands out Channels whose
+ * handshake is complete and whose peer passed the trust options, and can
+ * dial through Tor (or any SOCKS5 proxy). secureSocket() runs the handshake
+ * on a socket already connected; createServer() (server.ts) uses it.
  */
 
 import net from 'node:net';
@@ -109,36 +110,4 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
   // A supplied socket has no host:port to file a known-hosts entry under unless the caller names one.
   const peerId = options.peerId ?? (options.socket === undefined ? `${host}:${options.port}` : undefined);
   return handshake(socket, 'client', { ...options, peerId }, resolved);
-}
-
-export interface ServerOptions extends ChannelOptions {
-  /** Called when a connection fails its handshake (bad peer, timeout); default: ignore. */
-  onHandshakeError?: (error: NetcryptError, socket: net.Socket) => void;
-  /**
-   * Called when the connection callback throws or rejects — typically a peer
-   * that vanished (ERR_TRUNCATED) or tampered (ERR_AUTH). The channel is
-   * destroyed either way; the server keeps running. Default: ignore.
-   */
-  onChannelError?: (error: unknown, channel: Channel) => void;
-}
-
-/**
- * A net.Server whose connections are upgraded to Channels; the
- * callback sees only channels whose handshake completed. The identity is
- * resolved once and shared by every connection.
- */
-export function createServer(options: ServerOptions, onChannel: (channel: Channel) => void | Promise<void>): net.Server {
-  const identity = options.identity ?? generateIdentity();
-  const shared = { ...options, identity };
-  const serve = async (channel: Channel) => {
-    try {
-      await onChannel(channel);
-    } catch (error) {
-      channel.destroy(error instanceof NetcryptError ? error : undefined);
-      options.onChannelError?.(error, channel);
-    }
-  };
-  return net.createServer((socket) => {
-    secureSocket(socket, 'server', shared).then(serve, (error: NetcryptError) => options.onHandshakeError?.(error, socket));
-  });
 }

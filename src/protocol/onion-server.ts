@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import type { Channel } from './channel.ts';
 import { type OnionServiceOptions, hostOnionService } from '../tor/onion-service.ts';
-import { type ServerOptions, createServer } from './connect.ts';
+import { type ServerOptions, createServer } from './server.ts';
 
 export interface OnionServerOptions extends ServerOptions {
   /** How to reach Tor's control port, the port clients dial, and optionally a stored service key. */

@@ -11,7 +11,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SecureChannel } from '../../src/channel/secure-channel.ts';
-import { connect, createServer } from '../../src/protocol/connect.ts';
+import { connect } from '../../src/protocol/connect.ts';
+import { createServer } from '../../src/protocol/server.ts';
 import { isNetcryptError } from '../../src/errors.ts';
 import type { Identity } from '../../src/keys/identity.ts';
 

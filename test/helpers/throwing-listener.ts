@@ -5,7 +5,8 @@
  * it saw as JSON.
  */
 
-import { connect, createServer } from '../../src/protocol/connect.ts';
+import { connect } from '../../src/protocol/connect.ts';
+import { createServer } from '../../src/protocol/server.ts';
 import { testIdentities } from './identities.ts';
 import { listen } from './net.ts';
 
