@@ -24,6 +24,8 @@ export const ErrorCode = {
   TRUNCATED: 'ERR_TRUNCATED',
   /** The channel is closed (locally or by the peer's authenticated close). */
   CLOSED: 'ERR_CLOSED',
+  /** The connection could not be made (refused, unreachable, DNS); the system error is the `cause`. */
+  CONNECT: 'ERR_CONNECT',
   /** An operation did not finish in time. */
   TIMEOUT: 'ERR_TIMEOUT',
   /** An operation was cancelled through an AbortSignal. */
@@ -54,13 +56,43 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** Where an error arose: on this side, or reported by the peer over the channel. */
+export type ErrorOrigin = 'local' | 'peer';
+
+export interface NetcryptErrorOptions {
+  cause?: unknown;
+  /** Default 'local'. */
+  origin?: ErrorOrigin;
+}
+
+// Symbol.for is shared by every copy of the package in a process, so the brand
+// survives two installed versions (or one loaded twice), as undici's errors do.
+const BRAND = Symbol.for('netcrypt.error');
+
 export class NetcryptError extends Error {
   override readonly name = 'NetcryptError';
   readonly code: ErrorCode;
+  readonly origin: ErrorOrigin;
+  /** For ERR_CONNECT and file errors: the failing system call and its errno, copied from `cause`. */
+  readonly syscall?: string;
+  readonly errno?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: NetcryptErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.origin = options?.origin ?? 'local';
+    const system = options?.cause as NodeJS.ErrnoException | undefined;
+    if (typeof system?.syscall === 'string') this.syscall = system.syscall;
+    if (typeof system?.errno === 'number') this.errno = system.errno;
+  }
+
+  get [BRAND](): true {
+    return true;
+  }
+
+  /** `instanceof` by brand, so an error from another copy of netcrypt is still a NetcryptError. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isNetcryptError(value);
   }
 }
 
@@ -73,6 +105,8 @@ export function invalidArgument(message: string): NetcryptError {
   return new NetcryptError(ErrorCode.INVALID_ARGUMENT, message);
 }
 
+/** True for an error from any copy of netcrypt in this process (optionally with this code). */
 export function isNetcryptError(value: unknown, code?: ErrorCode): value is NetcryptError {
-  return value instanceof NetcryptError && (code === undefined || value.code === code);
+  if (typeof value !== 'object' || value === null || (value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+  return code === undefined || (value as NetcryptError).code === code;
 }

@@ -31,21 +31,17 @@ const MAX_QUEUED = 4096;
 
 /** Errors that mean the channel is gone (connection lost, peer misbehaved): a partial file is kept for resume. */
 const channelErrors = new WeakSet<NetcryptError>();
-/** Errors the peer reported: they need no report back. */
-const peerErrors = new WeakSet<NetcryptError>();
 
 export function isChannelGone(error: unknown): boolean {
   return error instanceof NetcryptError && channelErrors.has(error);
 }
 
 export function isFromPeer(error: unknown): boolean {
-  return error instanceof NetcryptError && peerErrors.has(error);
+  return error instanceof NetcryptError && error.origin === 'peer';
 }
 
 export function peerFailure(who: 'sender' | 'receiver', code: ErrorCode, message: string): NetcryptError {
-  const error = new NetcryptError(code, `${who} reported: ${message}`);
-  peerErrors.add(error);
-  return error;
+  return new NetcryptError(code, `${who} reported: ${message}`, { origin: 'peer' });
 }
 
 function protocolError(message: string): NetcryptError {

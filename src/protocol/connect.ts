@@ -85,7 +85,7 @@ async function handshake(socket: net.Socket, role: Role, options: ChannelOptions
 function dial(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
   const socket = net.connect({ host, port });
   const connected = new Promise<net.Socket>((resolve, reject) => {
-    const onError = (error: Error) => reject(new NetcryptError(ErrorCode.CLOSED, `cannot connect to ${host}:${port}: ${error.message}`, { cause: error }));
+    const onError = (error: Error) => reject(new NetcryptError(ErrorCode.CONNECT, `cannot connect to ${host}:${port}: ${error.message}`, { cause: error }));
     socket.once('error', onError);
     socket.once('connect', () => {
       socket.off('error', onError);
