@@ -47,6 +47,8 @@ const CLOSE_TIMEOUT_MS = 5_000;
 /** How long a channel the peer has closed stays open for this side's last sends. */
 const HALF_CLOSED_LINGER_MS = 30_000;
 const RESOLVED = Promise.resolve();
+/** A zero-length socket write: its callback runs once everything written before it has left the process. */
+const EMPTY = new Uint8Array(0);
 /**
  * Sealed bytes queued in the socket beyond this make a send wait for
  * 'drain'. The socket's own 16 KiB mark would stall after every 64 KiB
@@ -268,6 +270,22 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     const result = direct ? run() : this.#sendTail.then(run, run);
     this.#sendTail = result.catch(() => {});
     return result;
+  }
+
+  /**
+   * Resolves once every message sent before the call has been handed to the
+   * kernel (the socket's write callback), not merely queued in this process:
+   * after it, exiting the process does not lose them. For acknowledgements
+   * that a peer waits for, e.g. the file layer's final `done`.
+   */
+  async flush(): Promise<void> {
+    await this.#sendTail;
+    this.#assertWritable();
+    // Messages batched this tick are sealed now, so the marker write below comes after their record.
+    this.#flushBatch();
+    await new Promise<void>((resolve, reject) => {
+      this.socket.write(EMPTY, (error) => (error ? reject(this.#error ?? lostConnection(error)) : resolve()));
+    });
   }
 
   /**
