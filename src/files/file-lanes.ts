@@ -12,7 +12,7 @@
  */
 
 import type { SecureChannel } from '../channel/secure-channel.ts';
-import { abortError } from '../deadline.ts';
+import { abortError, withDeadline } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 import {
   CONTROL_LANE,
@@ -25,6 +25,9 @@ import {
 } from './file-messages.ts';
 
 export type Incoming = SenderMessage | { t: 'chunk'; data: Buffer };
+
+/** How long one side waits for the other during a batch, by default (FileSendOptions.timeoutMs, FileReceiveOptions.timeoutMs). */
+export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** More queued messages than an honest peer ever has outstanding (its credit allows a few dozen). */
 const MAX_QUEUED = 4096;
@@ -46,6 +49,12 @@ export function peerFailure(who: 'sender' | 'receiver', code: ErrorCode, message
 
 function protocolError(message: string): NetcryptError {
   return new NetcryptError(ErrorCode.PROTOCOL, `file transfer: ${message}`);
+}
+
+/** How long a read of the peer's next message may wait, and what the peer failed to do if it times out. */
+export interface Wait {
+  timeoutMs: number;
+  silence: string;
 }
 
 /** A single-consumer queue: items first, then the failure that ended it. */
@@ -80,24 +89,37 @@ class MessageQueue<T> {
     waiter?.reject(this.#error);
   }
 
-  next(signal?: AbortSignal): Promise<T> {
+  /** The next item; waiting longer than `wait.timeoutMs` for it is ERR_TIMEOUT, `wait.silence` saying what the peer failed to do. */
+  next(signal?: AbortSignal, wait?: Wait): Promise<T> {
     // An abort wins over queued items: with a fast peer the whole file may already be queued.
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
     if (this.#error) return Promise.reject(this.#error);
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
         this.#waiter = undefined;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        settle();
         reject(abortError(signal!));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (wait) {
+        timer = setTimeout(() => {
+          settle();
+          reject(new NetcryptError(ErrorCode.TIMEOUT, `${wait.silence} within ${wait.timeoutMs} ms`));
+        }, wait.timeoutMs);
+      }
       this.#waiter = {
         resolve: (item) => {
-          signal?.removeEventListener('abort', onAbort);
+          settle();
           resolve(item);
         },
         reject: (error) => {
-          signal?.removeEventListener('abort', onAbort);
+          settle();
           reject(error);
         },
       };
@@ -232,6 +254,22 @@ export class FileLanes {
 
   send(message: ControlMessage): Promise<void> {
     return this.#sendOn(CONTROL_LANE, encodeControl(message));
+  }
+
+  /**
+   * Sends the last word of a batch (`done`, or a failure report) and waits
+   * until it is on the wire, not just queued: the caller's promise settles
+   * next, and the process may exit at once. Never throws: if the channel is
+   * gone there is nobody to tell, and a peer that has not read for
+   * `timeoutMs` gets the channel ended instead.
+   */
+  async report(message: ControlMessage, timeoutMs: number): Promise<void> {
+    const delivered = this.send(message).then(() => this.channel.flush());
+    try {
+      await withDeadline(delivered, { what: 'file transfer report', timeoutMs });
+    } catch (error) {
+      if (!this.#closeError) this.channel.destroy(error instanceof NetcryptError ? error : undefined);
+    }
   }
 
   /** A send that fails because the channel went away fails with the channel's own error, so callers see it as such. */

@@ -13,9 +13,10 @@
 
 import { createHash } from 'node:crypto';
 import type { SecureChannel } from '../channel/secure-channel.ts';
+import { checkTimeout } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 import { hashPrefix } from './file-io.ts';
-import { type FileLanes, type Incoming, fileLanes, isChannelGone, isFromPeer, peerFailure } from './file-lanes.ts';
+import { DEFAULT_TIMEOUT_MS, type FileLanes, type Incoming, type Wait, fileLanes, isChannelGone, isFromPeer, peerFailure } from './file-lanes.ts';
 import type { SenderMessage } from './file-messages.ts';
 import { displayName } from './file-names.ts';
 import type { FileResult } from './file-sender.ts';
@@ -43,6 +44,8 @@ export interface FileReceiveOptions {
   /** Cancels the transfer; the partial file is removed. */
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  /** The longest to wait for the sender between two of its messages once a batch has begun. Default 60 000 ms; then ERR_TIMEOUT. */
+  timeoutMs?: number;
 }
 
 /** Receives one file sent with sendFile(). A batch of several entries is refused (use receiveFiles). */
@@ -67,6 +70,8 @@ async function receiveBatch(channel: SecureChannel, options: FileReceiveOptions,
   const dir = options.dir ?? process.cwd();
   return lanes.receiveTurn(async () => {
     const { signal, overwrite = false } = options;
+    const timeoutMs = checkTimeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const wait = { timeoutMs, silence: 'the sender did not go on' };
     const { id, entries } = await nextManifest(lanes, signal);
     try {
       if (single && (entries.length !== 1 || entries[0]!.type !== 'file' || entries[0]!.path.length !== 1)) {
@@ -78,17 +83,17 @@ async function receiveBatch(channel: SecureChannel, options: FileReceiveOptions,
       const meter = new ProgressMeter(total, options.onProgress);
       const results: FileResult[] = [];
       for (const [index, target] of targets.entries()) {
-        if ('partialPath' in target) results.push(await receiveContent(lanes, id, index, target, overwrite, meter, signal));
+        if ('partialPath' in target) results.push(await receiveContent(lanes, id, index, target, overwrite, meter, signal, wait));
       }
       await finishDirectories(targets);
       // Everything is in place: if the connection drops now, the files are still complete and this side succeeded.
-      lanes.send({ t: 'done', id }).catch(() => {});
+      await lanes.report({ t: 'done', id }, timeoutMs);
       return results;
     } catch (error) {
       lanes.stopContent(id);
       if (!isFromPeer(error) && !isChannelGone(error)) {
         const code = error instanceof NetcryptError ? error.code : ErrorCode.ABORTED;
-        lanes.send({ t: 'receive-failed', id, code, message: error instanceof Error ? error.message : String(error) }).catch(() => {});
+        await lanes.report({ t: 'receive-failed', id, code, message: error instanceof Error ? error.message : String(error) }, timeoutMs);
       }
       throw error;
     }
@@ -109,8 +114,8 @@ async function nextManifest(lanes: FileLanes, signal?: AbortSignal): Promise<Ext
 }
 
 /** The next event of batch `id`: content, start or end. */
-async function nextEvent(lanes: FileLanes, id: number, signal?: AbortSignal): Promise<Exclude<Incoming, { t: 'manifest' | 'send-failed' }>> {
-  const event = await lanes.toReceiver.next(signal);
+async function nextEvent(lanes: FileLanes, id: number, signal: AbortSignal | undefined, wait: Wait): Promise<Exclude<Incoming, { t: 'manifest' | 'send-failed' }>> {
+  const event = await lanes.toReceiver.next(signal, wait);
   if (event.t === 'chunk') return event;
   if (event.t === 'manifest' || event.id !== id) throw lanes.violation(`${event.t} of another batch in the middle of one`);
   if (event.t === 'send-failed') throw peerFailure('sender', event.code, event.message);
@@ -128,7 +133,8 @@ async function receiveContent(
   target: FileTarget,
   overwrite: boolean,
   meter: ProgressMeter,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  wait: Wait,
 ): Promise<FileResult> {
   const { entry, name } = target;
   const { handle, length: held } = await openPartial(target);
@@ -141,7 +147,7 @@ async function receiveContent(
     const prefixDigest = (offered > 0 ? prefix.copy() : createHash('sha256')).digest();
     await lanes.send({ t: 'want', id, index, offset: offered, prefix: prefixDigest, credit: window });
 
-    const start = await nextEvent(lanes, id, signal);
+    const start = await nextEvent(lanes, id, signal, wait);
     if (start.t !== 'start' || start.index !== index) throw lanes.violation(`expected the start of entry ${index}, got ${start.t}`);
     if (start.offset !== offered && start.offset !== 0) throw lanes.violation('sender resumed from an offset that was not offered');
     const offset = start.offset;
@@ -153,7 +159,7 @@ async function receiveContent(
     // Credit goes back a quarter window at a time; the sender's chunks are no larger, so it never waits forever.
     let written = 0;
     for (let position = offset; ; ) {
-      const event = await nextEvent(lanes, id, signal);
+      const event = await nextEvent(lanes, id, signal, wait);
       if (event.t === 'chunk') {
         const { data } = event;
         if (position + data.length > entry.size) throw integrity(name, `the sender sent more than the declared ${entry.size} bytes`);

@@ -15,10 +15,10 @@ import type { Stats } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { SecureChannel } from '../channel/secure-channel.ts';
-import { abortError } from '../deadline.ts';
+import { abortError, checkTimeout } from '../deadline.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { abortable, hashPrefix, ioError } from './file-io.ts';
-import { type FileLanes, fileLanes, isChannelGone, isFromPeer, peerFailure } from './file-lanes.ts';
+import { DEFAULT_TIMEOUT_MS, type FileLanes, type Wait, fileLanes, isChannelGone, isFromPeer, peerFailure } from './file-lanes.ts';
 import type { DirectoryEntry, FileEntry, ReceiverMessage } from './file-messages.ts';
 import { checkName, displayName } from './file-names.ts';
 import { type ProgressListener, ProgressMeter } from './progress.ts';
@@ -30,6 +30,11 @@ export interface FileSendOptions {
   /** Cancels the transfer; the receiver removes what it received. */
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  /**
+   * The longest to wait for the receiver: for its answer to the offer, and
+   * between any two of its messages after. Default 60 000 ms; then ERR_TIMEOUT.
+   */
+  timeoutMs?: number;
 }
 
 export interface FileResult {
@@ -97,6 +102,7 @@ export async function sendBatch(channel: SecureChannel, sources: Source[], optio
   const lanes = fileLanes(channel);
   return lanes.sendTurn(async () => {
     const { signal } = options;
+    const timeoutMs = checkTimeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     if (signal?.aborted) throw abortError(signal);
     const id = lanes.nextBatchId();
     const total = sources.reduce((sum, { entry }) => sum + (entry.type === 'file' ? entry.size : 0), 0);
@@ -105,8 +111,10 @@ export async function sendBatch(channel: SecureChannel, sources: Source[], optio
     const sent = new Set<number>();
     try {
       await abortable(lanes.send({ t: 'manifest', id, entries: sources.map((source) => source.entry) }), signal);
+      let wait = { timeoutMs, silence: 'the receiver did not answer the offer (is it calling receiveFile()?)' };
       for (;;) {
-        const reply = await nextReply(lanes, id, signal);
+        const reply = await nextReply(lanes, id, signal, wait);
+        wait = { timeoutMs, silence: 'the receiver did not answer' };
         // Credit for the end of the file just sent arrives after it; it is not needed any more.
         if (reply.t === 'credit') continue;
         if (reply.t === 'done') {
@@ -116,12 +124,12 @@ export async function sendBatch(channel: SecureChannel, sources: Source[], optio
         const source = sources[reply.index];
         if (!source || !('stats' in source) || sent.has(reply.index)) throw lanes.violation(`receiver asked for entry ${reply.index}, not a file left to send`);
         sent.add(reply.index);
-        results.push(await sendContent(lanes, id, reply, source, meter, signal));
+        results.push(await sendContent(lanes, id, reply, source, meter, signal, wait));
       }
     } catch (error) {
       if (!isFromPeer(error) && !isChannelGone(error)) {
         const code = error instanceof NetcryptError ? error.code : ErrorCode.ABORTED;
-        lanes.send({ t: 'send-failed', id, code, message: error instanceof Error ? error.message : String(error) }).catch(() => {});
+        await lanes.report({ t: 'send-failed', id, code, message: error instanceof Error ? error.message : String(error) }, timeoutMs);
       }
       throw error;
     }
@@ -129,9 +137,9 @@ export async function sendBatch(channel: SecureChannel, sources: Source[], optio
 }
 
 /** The receiver's next word on batch `id`; answers to earlier, failed batches are stale and skipped. */
-async function nextReply(lanes: FileLanes, id: number, signal?: AbortSignal): Promise<Exclude<ReceiverMessage, { t: 'receive-failed' }>> {
+async function nextReply(lanes: FileLanes, id: number, signal: AbortSignal | undefined, wait: Wait): Promise<Exclude<ReceiverMessage, { t: 'receive-failed' }>> {
   for (;;) {
-    const reply = await lanes.toSender.next(signal);
+    const reply = await lanes.toSender.next(signal, wait);
     if (reply.id < id) continue;
     if (reply.id > id) throw lanes.violation('answer to a batch not yet sent');
     if (reply.t === 'receive-failed') throw peerFailure('receiver', reply.code, reply.message);
@@ -159,7 +167,8 @@ async function sendContent(
   want: Extract<ReceiverMessage, { t: 'want' }>,
   source: Extract<Source, { path: string }>,
   meter: ProgressMeter,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  wait: Wait,
 ): Promise<FileResult> {
   const { entry } = source;
   const name = entry.path.join('/');
@@ -208,7 +217,7 @@ async function sendContent(
       position += chunk.length;
       next = position < entry.size ? readChunk(position) : undefined;
       while (credit < chunk.length) {
-        const reply = await nextReply(lanes, id, signal);
+        const reply = await nextReply(lanes, id, signal, wait);
         if (reply.t !== 'credit') throw lanes.violation(`unexpected ${reply.t} during a file`);
         credit += reply.bytes;
       }
