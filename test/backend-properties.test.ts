@@ -83,6 +83,72 @@ describe('backend properties', () => {
     );
   });
 
+  /** AES-256-GCM lengths up to about 1 MiB, weighted towards the edges of blocks (16 bytes), 8-block batches and 4 KiB chunks. */
+  const gcmLengthArb = fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: 0, max: 300 }) },
+    { weight: 3, arbitrary: fc.tuple(fc.integer({ min: 1, max: 512 }), fc.integer({ min: -1, max: 1 })).map(([b, d]) => b * 16 + d) },
+    { weight: 3, arbitrary: fc.tuple(fc.integer({ min: 1, max: 64 }), fc.constantFrom(-17, -16, -15, -1, 0, 1, 15, 16, 17)).map(([b, d]) => b * 128 + d) },
+    { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 1, max: 256 }), fc.constantFrom(-129, -128, -16, -1, 0, 1, 16, 127, 128)).map(([c, d]) => c * 4096 + d) },
+    { weight: 1, arbitrary: fc.integer({ min: 300, max: (1 << 20) + 300 }) },
+  );
+
+  const gcmInputArb = fc.record({
+    key: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    nonce: fc.uint8Array({ minLength: 12, maxLength: 12 }),
+    aad: fc.oneof(fc.uint8Array({ maxLength: 80 }), fc.uint8Array({ maxLength: 600 })),
+    seed: fc.integer(),
+    length: gcmLengthArb,
+  });
+
+  const gcmBackends = backends.filter((b) => b.name !== 'wasm'); // the crate has no GCM yet
+
+  it('AES-256-GCM: all backends seal identically (whole or in pieces) and each opens what every other seals', () => {
+    fc.assert(
+      fc.property(gcmInputArb, ({ key, nonce, aad, seed, length }) => {
+        const plaintext = seededBytes(seed, length);
+        const sealed = gcmBackends.map((b) => Buffer.from(b.gcmSeal(key, nonce, aad, plaintext)));
+        assert.equal(sealed[0]!.length, length + 16);
+        for (const s of sealed) assert.ok(s.equals(sealed[0]!), 'sealed bytes differ between backends');
+        for (const b of gcmBackends) assert.ok(Buffer.concat(b.gcmSealPieces(key, nonce, aad, plaintext)).equals(sealed[0]!), b.name);
+        for (const b of gcmBackends) assert.ok(Buffer.from(b.gcmOpen(key, nonce, aad, sealed[0]!)).equals(plaintext), b.name);
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it('AES-256-GCM: flipping any bit of ciphertext, tag, nonce or AAD fails with ERR_AUTH on every backend', () => {
+    const tamperArb = gcmInputArb.chain((input) =>
+      fc.record({
+        input: fc.constant({ ...input, length: input.length % 300, aad: input.aad.length ? input.aad : new Uint8Array([1]) }),
+        target: fc.constantFrom('ciphertext', 'tag', 'nonce', 'aad'),
+        position: fc.nat(),
+        bit: fc.integer({ min: 0, max: 7 }),
+      }),
+    );
+    fc.assert(
+      fc.property(tamperArb, ({ input: { key, nonce, aad, seed, length }, target, position, bit }) => {
+        const sealed = gcmBackends[0]!.gcmSeal(key, nonce, aad, seededBytes(seed, length));
+        const parts = {
+          ciphertext: Uint8Array.from(sealed.subarray(0, sealed.length - 16)),
+          tag: Uint8Array.from(sealed.subarray(sealed.length - 16)),
+          nonce: Uint8Array.from(nonce),
+          aad: Uint8Array.from(aad),
+        };
+        const victim = parts[target];
+        fc.pre(victim.length > 0); // an empty message has no ciphertext bit to flip
+        victim[position % victim.length]! ^= 1 << bit;
+        const tampered = Buffer.concat([parts.ciphertext, parts.tag]);
+        for (const b of gcmBackends) {
+          assert.throws(
+            () => b.gcmOpen(key, parts.nonce, parts.aad, tampered),
+            (e: unknown) => e instanceof NetcryptError && e.code === 'ERR_AUTH',
+          );
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   const validEnvelope = backends[0]!.encodeEnvelope({
     wrappedKey: seededBytes(1, 384),
     iv: seededBytes(2, 16),

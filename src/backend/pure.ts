@@ -1,51 +1,55 @@
 /** The pure TypeScript backend, on the audited @noble/ciphers and @noble/hashes. */
 
-import { cbc } from '@noble/ciphers/aes.js';
+import { cbc, gcm } from '@noble/ciphers/aes.js';
 import { equalBytes } from '@noble/ciphers/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { authError } from '../errors.ts';
-import { aadBitLength, checkSealArgs, checkSealedLength, encKey, macKey } from './a256cbc-hs512.ts';
+import { A256CBC_HS512, cbcHs512Core } from './a256cbc-hs512.ts';
+import { A256GCM } from './a256gcm.ts';
+import { type AeadCore, wrapAead } from './aead.ts';
 import { decodeEnvelope, encodeEnvelope } from './envelope-codec.ts';
-import { type Backend, TAG_BYTES } from './types.ts';
+import type { Backend } from './types.ts';
 
-function tagOf(key: Uint8Array, aad: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-  return hmac
-    .create(sha512, macKey(key))
-    .update(aad)
-    .update(iv)
-    .update(ciphertext)
-    .update(aadBitLength(aad))
-    .digest()
-    .subarray(0, TAG_BYTES);
-}
+const cbcHs512 = cbcHs512Core({
+  cbcEncrypt: (key, iv, plaintext) => [cbc(key, iv).encrypt(plaintext)],
+  cbcDecrypt(key, iv, ciphertext) {
+    try {
+      return cbc(key, iv).decrypt(ciphertext);
+    } catch {
+      return null; // bad padding
+    }
+  },
+  hmacSha512(key, pieces) {
+    const mac = hmac.create(sha512, key);
+    for (const piece of pieces) mac.update(piece);
+    return mac.digest();
+  },
+  equal: equalBytes,
+});
 
-function seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-  checkSealArgs(key, iv, aad, plaintext);
-  const ciphertext = cbc(encKey(key), iv).encrypt(plaintext);
-  const sealed = new Uint8Array(ciphertext.length + TAG_BYTES);
-  sealed.set(ciphertext, 0);
-  sealed.set(tagOf(key, aad, iv, ciphertext), ciphertext.length);
-  return sealed;
-}
+const aesGcm: AeadCore = {
+  sealPieces: (key, nonce, aad, plaintext) => [gcm(key, nonce, aad).encrypt(plaintext)],
+  open(key, nonce, aad, sealed) {
+    try {
+      // noble checks the tag before it runs CTR, and throws on a mismatch.
+      return gcm(key, nonce, aad).decrypt(sealed);
+    } catch {
+      return null;
+    }
+  },
+};
 
 export function createPureBackend(): Backend {
+  const cbcAead = wrapAead(A256CBC_HS512, cbcHs512);
+  const gcmAead = wrapAead(A256GCM, aesGcm);
   return {
     name: 'pure',
-    seal,
-    sealPieces: (key, iv, aad, plaintext) => [seal(key, iv, aad, plaintext)],
-    open(key, iv, aad, sealed) {
-      checkSealArgs(key, iv, aad, sealed);
-      checkSealedLength(sealed);
-      const ciphertext = sealed.subarray(0, sealed.length - TAG_BYTES);
-      const tag = sealed.subarray(sealed.length - TAG_BYTES);
-      if (!equalBytes(tagOf(key, aad, iv, ciphertext), tag)) throw authError();
-      try {
-        return cbc(encKey(key), iv).decrypt(ciphertext);
-      } catch {
-        throw authError();
-      }
-    },
+    seal: cbcAead.seal,
+    sealPieces: cbcAead.sealPieces,
+    open: cbcAead.open,
+    gcmSeal: gcmAead.seal,
+    gcmSealPieces: gcmAead.sealPieces,
+    gcmOpen: gcmAead.open,
     encodeEnvelope,
     decodeEnvelope,
   };

@@ -6,10 +6,12 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { ErrorCode, NetcryptError, authError, invalidArgument } from '../errors.ts';
-import { checkSealArgs, checkSealedLength, paddedLength } from './a256cbc-hs512.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+import { A256CBC_HS512, paddedLength } from './a256cbc-hs512.ts';
+import { A256GCM } from './a256gcm.ts';
+import { wrapAead } from './aead.ts';
 import { checkEnvelopeFields } from './envelope-codec.ts';
-import { type Backend, type Envelope, IV_BYTES, KEY_BYTES, TAG_BYTES } from './types.ts';
+import { type Backend, type Envelope, TAG_BYTES } from './types.ts';
 
 /** The crate's exports; see crate/README.md for the ABI. */
 interface CoreExports {
@@ -74,9 +76,9 @@ export class WasmCore {
     return new WasmCore(module.instance.exports as unknown as CoreExports);
   }
 
-  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    checkSealArgs(key, iv, aad, plaintext);
-    const s = new Scratch(this.core, KEY_BYTES + IV_BYTES + aad.length + paddedLength(plaintext.length) + TAG_BYTES);
+  /** A256CBC-HS512 seal; the arguments are checked by `wrapAead`, as for every backend. */
+  cbcHs512Seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const s = new Scratch(this.core, key.length + iv.length + aad.length + paddedLength(plaintext.length) + TAG_BYTES);
     const keyPtr = s.put(key);
     const ivPtr = s.put(iv);
     const aadPtr = s.put(aad);
@@ -85,17 +87,15 @@ export class WasmCore {
     return s.bytes.slice(dataPtr, dataPtr + length);
   }
 
-  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
-    checkSealArgs(key, iv, aad, sealed);
-    checkSealedLength(sealed);
-    const s = new Scratch(this.core, KEY_BYTES + IV_BYTES + aad.length + sealed.length);
+  /** A256CBC-HS512 open; null for any failure. */
+  cbcHs512Open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+    const s = new Scratch(this.core, key.length + iv.length + aad.length + sealed.length);
     const keyPtr = s.put(key);
     const ivPtr = s.put(iv);
     const aadPtr = s.put(aad);
     const dataPtr = s.put(sealed);
     const length = this.core.nc_open(keyPtr, ivPtr, aadPtr, aad.length, dataPtr, sealed.length);
-    if (length < 0) throw authError();
-    return s.bytes.slice(dataPtr, dataPtr + length);
+    return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
   }
 
   encodeEnvelope(envelope: Envelope): Uint8Array {
@@ -159,11 +159,26 @@ export class WasmCore {
 
 export async function createWasmBackend(): Promise<Backend> {
   const core = await WasmCore.load();
+  const cbcAead = wrapAead(A256CBC_HS512, {
+    sealPieces: (key, iv, aad, plaintext) => [core.cbcHs512Seal(key, iv, aad, plaintext)],
+    open: (key, iv, aad, sealed) => core.cbcHs512Open(key, iv, aad, sealed),
+  });
+  const gcmAead = wrapAead(A256GCM, {
+    sealPieces() {
+      throw new NetcryptError(ErrorCode.BACKEND_UNAVAILABLE, 'this build of the wasm backend has no AES-256-GCM yet');
+    },
+    open() {
+      throw new NetcryptError(ErrorCode.BACKEND_UNAVAILABLE, 'this build of the wasm backend has no AES-256-GCM yet');
+    },
+  });
   return {
     name: 'wasm',
-    seal: (key, iv, aad, plaintext) => core.seal(key, iv, aad, plaintext),
-    sealPieces: (key, iv, aad, plaintext) => [core.seal(key, iv, aad, plaintext)],
-    open: (key, iv, aad, sealed) => core.open(key, iv, aad, sealed),
+    seal: cbcAead.seal,
+    sealPieces: cbcAead.sealPieces,
+    open: cbcAead.open,
+    gcmSeal: gcmAead.seal,
+    gcmSealPieces: gcmAead.sealPieces,
+    gcmOpen: gcmAead.open,
     encodeEnvelope: (envelope) => core.encodeEnvelope(envelope),
     decodeEnvelope: (bytes) => core.decodeEnvelope(bytes),
   };
