@@ -25,7 +25,23 @@ const GOOD_NAMES = [
   'x'.repeat(255),
   'é'.repeat(127),
   "semi;colon & 'quotes' (1) [2] {3}",
+  '\u2764\uFE0F love.txt',
+  '\u{1F469}\u{1F3FD}\u200D\u{1F4BB} work.txt',
+  '\u{1F468}\u200D\u{1F469}\u200D\u{1F467} family.jpg',
 ];
+
+/** Every default-ignorable code point (outside the surrogates), found once by the same Unicode property the checker uses. */
+const DEFAULT_IGNORABLE: number[] = [];
+for (let code = 0; code <= 0x10ffff; code++) {
+  if ((code < 0xd800 || code > 0xdfff) && /\p{Default_Ignorable_Code_Point}/u.test(String.fromCodePoint(code))) DEFAULT_IGNORABLE.push(code);
+}
+/** Characters whose NFKC form is '.', '/', '\\' or ':', found the same way. */
+const FOLDING: string[] = [];
+for (let code = 0x80; code <= 0x10ffff; code++) {
+  if (code >= 0xd800 && code <= 0xdfff) continue;
+  const c = String.fromCodePoint(code);
+  if (['.', '/', '\\', ':', '..'].includes(c.normalize('NFKC'))) FOLDING.push(c);
+}
 
 describe('checkName', () => {
   for (const name of BAD_NAMES) {
@@ -50,6 +66,52 @@ describe('checkName', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('invisible and look-alike names', () => {
+  it('refuses any default-ignorable code point between visible letters (property)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...DEFAULT_IGNORABLE), fc.stringMatching(/^[a-z]{1,8}$/), fc.stringMatching(/^[a-z]{1,8}$/), (code, before, after) => {
+        assert.throws(() => checkName(`${before}${String.fromCodePoint(code)}${after}`), hasCode(ErrorCode.BAD_FILENAME));
+      }),
+      { numRuns: 1000 },
+    );
+    assert.ok(DEFAULT_IGNORABLE.includes(0x200b) && DEFAULT_IGNORABLE.includes(0xe0041) && DEFAULT_IGNORABLE.includes(0xfeff));
+  });
+
+  it('refuses every name whose NFKC form is ".", ".." or holds a separator (property)', () => {
+    assert.ok(FOLDING.includes('\uFF0E') && FOLDING.includes('\uFF0F'));
+    fc.assert(
+      fc.property(fc.constantFrom(...FOLDING), fc.constantFrom(...FOLDING), fc.stringMatching(/^[a-z]{0,4}$/), (one, two, rest) => {
+        const folded = (one + two).normalize('NFKC');
+        if (folded === '..' || /[/\\:]/.test(folded)) assert.throws(() => checkName(one + two), hasCode(ErrorCode.BAD_FILENAME));
+        if (/[/\\:]/.test(one.normalize('NFKC'))) assert.throws(() => checkName(`${rest}${one}${rest}`), hasCode(ErrorCode.BAD_FILENAME));
+        if (one.normalize('NFKC') === '.') assert.throws(() => checkName(one), hasCode(ErrorCode.BAD_FILENAME));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('an accepted name is visible: no default-ignorable character outside an emoji sequence, no separator after NFKC (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 12 }), (name) => {
+        let ok = true;
+        try {
+          checkName(name);
+        } catch {
+          ok = false;
+        }
+        if (!ok) return;
+        assert.ok(!/[\p{Zl}\p{Zp}\u200B\u2060\uFEFF\u{E0000}-\u{E0FFF}]/u.test(name));
+        assert.ok(!/^\.\.?$|[/\\:]/.test(name.normalize('NFKC')));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('displayName shows invisible characters as escapes', () => {
+    assert.equal(displayName('a\u200Bb\u{E0041}'), '"a\\u200bb\\u{e0041}"');
   });
 });
 

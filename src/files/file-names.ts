@@ -25,7 +25,10 @@ const PARTIAL_SUFFIX = '.netcrypt-partial';
  * drive-relative) or an NTFS alternate data stream on Windows; control
  * characters (C0, DEL, C1) and bidi controls (which can make `exe.txt`
  * display as `txt.exe`) mislead people and terminals; lone surrogates are
- * not text; U+FFFD means the sender's name was not valid UTF-8.
+ * not text; U+FFFD means the sender's name was not valid UTF-8. Default-
+ * ignorable code points (U+200B, U+2060, U+FEFF, U+00AD, tag characters
+ * U+E0000–U+E0FFF, …) are invisible, so `a\u200Bb` would pass for `ab`;
+ * line and paragraph separators break a listing in two.
  */
 const REFUSED: [RegExp, string][] = [
   [/[/\\]/u, 'contains a path separator'],
@@ -34,7 +37,19 @@ const REFUSED: [RegExp, string][] = [
   [/\p{Bidi_Control}/u, 'contains a bidirectional control character'],
   [/\p{Cs}/u, 'is not valid Unicode'],
   [/\uFFFD/u, 'contains U+FFFD (the name was not valid UTF-8)'],
+  [/\p{Default_Ignorable_Code_Point}/u, 'contains an invisible (default-ignorable) character'],
+  [/[\p{Zl}\p{Zp}]/u, 'contains a line or paragraph separator'],
 ];
+
+/**
+ * The default-ignorable characters emoji are made of, where they are part
+ * of one: a variation selector after an emoji (❤️), and a zero-width joiner
+ * between two pictographs (👩🏽‍💻). Nowhere else are they allowed.
+ */
+const EMOJI_JOINERS = /(?<=\p{Emoji})[\uFE0E\uFE0F]|(?<=[\p{Extended_Pictographic}\p{Emoji_Modifier}]\uFE0F?)\u200D(?=\p{Extended_Pictographic})/gu;
+
+/** What a name must not become under NFKC: look-alikes such as fullwidth `．．` (U+FF0E) or `／` (U+FF0F) fold to these. */
+const NFKC_REFUSED = /^\.\.?$|[/\\:]/u;
 
 /** Device names Windows reserves whatever the extension: `CON`, `nul.txt`, `COM1.tar.gz`. */
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[1-9¹²³]|lpt[1-9¹²³]|conin\$|conout\$)$/iu;
@@ -46,14 +61,19 @@ function badName(name: string, reason: string): NetcryptError {
 /** A name quoted for messages, with every invisible or reordering character escaped and the length capped. */
 export function displayName(name: string): string {
   const quoted = JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name);
-  return quoted.replace(/[\p{Cc}\p{Bidi_Control}\p{Cs}\p{Zl}\p{Zp}]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return quoted.replace(/[\p{Cc}\p{Bidi_Control}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu, (c) => {
+    const code = c.codePointAt(0)!;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 /** Returns `name` if it is a safe single path component; throws ERR_BAD_FILENAME otherwise. */
 export function checkName(name: string): string {
   if (name === '') throw badName(name, 'is empty');
   if (name === '.' || name === '..') throw badName(name, 'is a relative directory reference');
-  for (const [pattern, reason] of REFUSED) if (pattern.test(name)) throw badName(name, reason);
+  const visible = name.replace(EMOJI_JOINERS, '');
+  for (const [pattern, reason] of REFUSED) if (pattern.test(visible)) throw badName(name, reason);
+  if (NFKC_REFUSED.test(name.normalize('NFKC'))) throw badName(name, 'looks like a path separator or a relative directory reference (under NFKC)');
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) throw badName(name, `is longer than ${MAX_NAME_BYTES} UTF-8 bytes`);
   // Windows silently strips a trailing dot or space, so `a.` would land on `a`.
   if (/[. ]$/u.test(name)) throw badName(name, 'ends with a dot or a space');
