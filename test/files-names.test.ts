@@ -150,7 +150,7 @@ describe('control messages', () => {
       id: 1,
       entries: [
         { type: 'dir', path: ['d'], mode: 0o755 },
-        { type: 'file', path: ['d', 'f'], size: 5, mode: 0o644, mtime: 1700000000123.5 },
+        { type: 'file', path: ['d', 'f'], size: 5, mode: 0o644, mtime: 1700000000123 },
       ],
     },
     { t: 'start', id: 2, index: 1, offset: 0 },
@@ -177,6 +177,7 @@ describe('control messages', () => {
     ['a path given as a string', { t: 'manifest', id: 1, entries: [{ type: 'file', path: 'a', size: 0, mode: 0, mtime: 0 }] }],
     ['an unknown entry type', { t: 'manifest', id: 1, entries: [{ type: 'link', path: ['a'], mode: 0 }] }],
     ['a mode above 0o7777', { t: 'manifest', id: 1, entries: [{ type: 'dir', path: ['a'], mode: 0o10000 }] }],
+    ['a fractional mtime', { t: 'manifest', id: 1, entries: [{ type: 'file', path: ['a'], size: 0, mode: 0, mtime: 1.5 }] }],
     ['an absurd mtime', { t: 'manifest', id: 1, entries: [{ type: 'file', path: ['a'], size: 0, mode: 0, mtime: 1e300 }] }],
     ['an unknown error code', { t: 'receive-failed', id: 1, code: 'ERR_NOPE', message: '' }],
     ['zero credit', { t: 'credit', id: 1, bytes: 0 }],

@@ -1,11 +1,14 @@
 /**
  * The control messages of file transfer, carried on lane 1 as MessagePack
- * maps with a fixed schema; file content travels raw on lane 2. Decoding is
- * strict like the handshake's: unknown or missing fields, wrong types, wrong
- * lengths and trailing bytes are ERR_PROTOCOL. Names are only checked for
- * type here; whether they are safe is file-names.ts's job (ERR_BAD_FILENAME).
+ * maps with a fixed schema; file content travels raw on lane 2. Both ends
+ * use the canonical form of strict-msgpack.ts with the keys in the order
+ * listed below; anything else (an unknown, missing or reordered field, a
+ * wrong type, length or range, a longer encoding, trailing bytes) is
+ * ERR_PROTOCOL. Names are checked here only for size and strict UTF-8;
+ * whether they are safe is file-names.ts's job (ERR_BAD_FILENAME).
  *
- *   sender → receiver   manifest { id, entries }        every entry, before any content
+ *   sender → receiver   manifest { id, entries }        every entry, before any content; an entry is
+ *                                { type: 'file', path, size, mode, mtime } or { type: 'dir', path, mode }
  *                       start    { id, index, offset }  content of entry `index` follows on lane 2
  *                       end      { id, index, sha256 }  SHA-256 of the whole file
  *                       send-failed { id, code, message }
@@ -20,17 +23,33 @@
  * flight is recognised as stale.
  */
 
-import { Decoder, encode } from '@msgpack/msgpack';
-import { ErrorCode, NetcryptError } from '../errors.ts';
+import { StrictReader, StrictWriter } from '../codec/strict-msgpack.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+import { MAX_DEPTH, MAX_PATH_BYTES } from './file-names.ts';
 
 export const CONTROL_LANE = 1;
 export const DATA_LANE = 2;
 /** Most entries one manifest may hold. */
 export const MAX_ENTRIES = 100_000;
 export const SHA256_BYTES = 32;
+/** Longest failure text, and longest single path component the decoder reads (file-names.ts refuses > 255). */
 const MAX_TEXT_BYTES = 1024;
 /** The range of a JavaScript Date, in milliseconds either side of the epoch. */
 const MAX_TIME_MS = 8.64e15;
+
+/**
+ * Byte caps, checked before decoding. Every message but a manifest is a few
+ * fields (at most ~1.1 KiB with a full failure text); a manifest may be no
+ * longer than its entry count allows, and never longer than the lane's cap,
+ * which the channel enforces while the message is still arriving.
+ */
+export const MAX_SMALL_CONTROL_BYTES = 4096;
+/** The lane-1 cap: the largest manifest (about 100 000 entries with 150-byte paths). */
+export const MAX_CONTROL_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** The longest entry the decoder accepts: a file whose path has MAX_DEPTH str16-headed components totalling MAX_PATH_BYTES. */
+const MAX_ENTRY_BYTES = 1 + 5 + 5 + 5 + 3 + MAX_DEPTH * 3 + MAX_PATH_BYTES + 5 + 9 + 5 + 3 + 6 + 9;
+/** The shortest entry: `{ type: 'dir', path: [], mode: 0 }`. */
+const MIN_ENTRY_BYTES = 22;
 
 export interface FileEntry {
   type: 'file';
@@ -39,7 +58,7 @@ export interface FileEntry {
   size: number;
   /** Permission bits (st_mode & 0o7777); the receiver keeps only 0o777. */
   mode: number;
-  /** Modification time in milliseconds since the epoch. */
+  /** Modification time, an integer number of milliseconds since the epoch. */
   mtime: number;
 }
 
@@ -65,119 +84,143 @@ export type ReceiverMessage =
 
 export type ControlMessage = SenderMessage | ReceiverMessage;
 
+/** Each message's fields after `t`, in their order on the wire. */
 const FIELDS: Record<ControlMessage['t'], string[]> = {
-  manifest: ['t', 'id', 'entries'],
-  start: ['t', 'id', 'index', 'offset'],
-  end: ['t', 'id', 'index', 'sha256'],
-  'send-failed': ['t', 'id', 'code', 'message'],
-  want: ['t', 'id', 'index', 'offset', 'prefix', 'credit'],
-  credit: ['t', 'id', 'bytes'],
-  done: ['t', 'id'],
-  'receive-failed': ['t', 'id', 'code', 'message'],
+  manifest: ['id', 'entries'],
+  start: ['id', 'index', 'offset'],
+  end: ['id', 'index', 'sha256'],
+  'send-failed': ['id', 'code', 'message'],
+  want: ['id', 'index', 'offset', 'prefix', 'credit'],
+  credit: ['id', 'bytes'],
+  done: ['id'],
+  'receive-failed': ['id', 'code', 'message'],
 };
-const FILE_FIELDS = ['type', 'path', 'size', 'mode', 'mtime'];
-const DIRECTORY_FIELDS = ['type', 'path', 'mode'];
 const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
+const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 
+function writeEntry(w: StrictWriter, entry: Entry): void {
+  w.map(entry.type === 'file' ? 5 : 3).key('type').str(entry.type).key('path').array(entry.path.length);
+  for (const component of entry.path) w.str(component);
+  if (entry.type === 'file') w.key('size').int(entry.size).key('mode').int(entry.mode).key('mtime').int(entry.mtime);
+  else w.key('mode').int(entry.mode);
+}
+
+/** The message's one byte form; a manifest above MAX_CONTROL_MESSAGE_BYTES (the receiver's cap) is ERR_INVALID_ARGUMENT. */
 export function encodeControl(message: ControlMessage): Uint8Array {
-  return encode(message);
-}
-
-function protocolError(message: string, cause?: unknown): NetcryptError {
-  return new NetcryptError(ErrorCode.PROTOCOL, `file transfer: ${message}`, { cause });
-}
-
-type Fields = Record<string, unknown>;
-
-function isMap(value: unknown): value is Fields {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
-}
-
-function checkFields(map: Fields, expected: string[], what: string): void {
-  const keys = Object.keys(map);
-  if (keys.length !== expected.length || !expected.every((k) => Object.hasOwn(map, k))) {
-    throw protocolError(`${what} has fields [${keys.join(', ')}]; expected [${expected.join(', ')}]`);
+  const w = new StrictWriter();
+  const fields = FIELDS[message.t];
+  w.map(1 + fields.length).key('t').str(message.t);
+  for (const name of fields) {
+    const value = (message as unknown as Record<string, unknown>)[name];
+    w.key(name);
+    if (name === 'entries') {
+      const entries = value as Entry[];
+      w.array(entries.length);
+      for (const entry of entries) writeEntry(w, entry);
+    } else if (value instanceof Uint8Array) w.bin(value);
+    else if (typeof value === 'string') w.str(value);
+    else w.int(value as number);
   }
+  const bytes = w.finish();
+  if (bytes.length > MAX_CONTROL_MESSAGE_BYTES) {
+    throw invalidArgument(`${message.t} of ${bytes.length} bytes exceeds the ${MAX_CONTROL_MESSAGE_BYTES}-byte limit of a control message`);
+  }
+  return bytes;
 }
 
-function count(map: Fields, name: string, min = 0): number {
-  const value = map[name];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw protocolError(`"${name}" must be an integer ≥ ${min}`);
-  return value;
+function protocolError(message: string): NetcryptError {
+  return new NetcryptError(ErrorCode.PROTOCOL, `file transfer: ${message}`);
 }
 
-function digest(map: Fields, name: string): Uint8Array {
-  const value = map[name];
-  if (!(value instanceof Uint8Array) || value.length !== SHA256_BYTES) throw protocolError(`"${name}" must be ${SHA256_BYTES} bytes`);
-  return value;
+function readPath(r: StrictReader): string[] {
+  let bytes = 0;
+  return r.array(MAX_DEPTH, 1, () => {
+    const component = r.str(0, MAX_TEXT_BYTES);
+    bytes += Buffer.byteLength(component, 'utf8');
+    if (bytes > MAX_PATH_BYTES) throw protocolError(`entry path longer than ${MAX_PATH_BYTES} bytes`);
+    return component;
+  });
 }
 
-function decodeEntry(value: unknown): Entry {
-  if (!isMap(value)) throw protocolError('manifest entry is not a map');
-  const { type, path } = value;
-  if (!Array.isArray(path) || !path.every((c) => typeof c === 'string')) throw protocolError('entry path must be an array of strings');
-  const mode = count(value, 'mode');
-  if (mode > 0o7777) throw protocolError('entry mode out of range');
+function readEntry(r: StrictReader): Entry {
+  const count = r.map(3, 5);
+  r.key('type');
+  const type = r.str(3, 4);
+  if ((type !== 'file' || count !== 5) && (type !== 'dir' || count !== 3)) throw protocolError('entry must be a file of 5 fields or a dir of 3');
+  r.key('path');
+  const path = readPath(r);
   if (type === 'dir') {
-    checkFields(value, DIRECTORY_FIELDS, 'directory entry');
-    return { type, path, mode };
+    r.key('mode');
+    return { type, path, mode: r.int(0, 0o7777) };
   }
-  if (type !== 'file') throw protocolError('entry type must be "file" or "dir"');
-  checkFields(value, FILE_FIELDS, 'file entry');
-  const { mtime } = value;
-  if (typeof mtime !== 'number' || !Number.isFinite(mtime) || Math.abs(mtime) > MAX_TIME_MS) throw protocolError('entry mtime out of range');
-  return { type, path, size: count(value, 'size'), mode, mtime };
+  r.key('size');
+  const size = r.int(0, MAX_COUNT);
+  r.key('mode');
+  const mode = r.int(0, 0o7777);
+  r.key('mtime');
+  return { type, path, size, mode, mtime: r.int(-MAX_TIME_MS, MAX_TIME_MS) };
+}
+
+/** The entries, the manifest's last field: no more bytes may follow them than their count allows. */
+function readEntries(r: StrictReader): Entry[] {
+  const count = r.arrayHeader(MAX_ENTRIES, MIN_ENTRY_BYTES);
+  if (r.remaining > count * MAX_ENTRY_BYTES) throw protocolError(`manifest of ${count} entries longer than ${count * MAX_ENTRY_BYTES} bytes`);
+  const entries: Entry[] = [];
+  for (let i = 0; i < count; i++) entries.push(readEntry(r));
+  return entries;
 }
 
 /** A failure report's text, with anything that could mislead a terminal replaced. */
-function text(map: Fields): string {
-  const value = map.message;
-  if (typeof value !== 'string') throw protocolError('"message" must be a string');
-  return value.replace(/[\p{Cc}\p{Bidi_Control}]/gu, '?');
+function readText(r: StrictReader): string {
+  return r.str(0, MAX_TEXT_BYTES).replace(/[\p{Cc}\p{Bidi_Control}]/gu, '?');
 }
 
-function failureCode(map: Fields): ErrorCode {
-  const value = map.code;
-  if (typeof value !== 'string' || !ERROR_CODES.has(value)) throw protocolError('"code" is not a netcrypt error code');
-  return value as ErrorCode;
+function readCode(r: StrictReader): ErrorCode {
+  const code = r.str(1, 64);
+  if (!ERROR_CODES.has(code)) throw protocolError('"code" is not a netcrypt error code');
+  return code as ErrorCode;
 }
 
 export function decodeControl(bytes: Uint8Array): ControlMessage {
-  const decoder = new Decoder({
-    maxStrLength: MAX_TEXT_BYTES,
-    maxBinLength: SHA256_BYTES,
-    maxArrayLength: MAX_ENTRIES,
-    maxMapLength: 8,
-    maxExtLength: 0,
-  });
-  let map: unknown;
-  try {
-    map = decoder.decode(bytes);
-  } catch (error) {
-    throw protocolError('control message is not valid MessagePack', error);
-  }
-  if (!isMap(map)) throw protocolError('control message is not a map');
-  const t = map.t;
-  if (typeof t !== 'string' || !Object.hasOwn(FIELDS, t)) throw protocolError(`unknown control message ${JSON.stringify(String(t).slice(0, 32))}`);
-  checkFields(map, FIELDS[t as ControlMessage['t']], t);
-  const id = count(map, 'id', 1);
+  // The channel already refused a longer lane-1 message while it arrived; this covers any other caller.
+  if (bytes.length > MAX_CONTROL_MESSAGE_BYTES) throw protocolError(`control message longer than ${MAX_CONTROL_MESSAGE_BYTES} bytes`);
+  const r = new StrictReader(bytes, protocolError);
+  const count = r.map(2, 6);
+  r.key('t');
+  const t = r.str(1, 16) as ControlMessage['t'];
+  if (!Object.hasOwn(FIELDS, t)) throw protocolError(`unknown control message ${JSON.stringify(t)}`);
+  if (count !== 1 + FIELDS[t].length) throw protocolError(`${t} must have ${1 + FIELDS[t].length} fields`);
+  if (t !== 'manifest' && bytes.length > MAX_SMALL_CONTROL_BYTES) throw protocolError(`${t} longer than ${MAX_SMALL_CONTROL_BYTES} bytes`);
+  r.key('id');
+  const id = r.int(1, MAX_COUNT);
+  const message = readFields(r, t, id);
+  r.end();
+  return message;
+}
+
+/** The fields after `t` and `id`, in FIELDS order. */
+function readFields(r: StrictReader, t: ControlMessage['t'], id: number): ControlMessage {
+  const field = <T>(name: string, read: () => T): T => {
+    r.key(name);
+    return read();
+  };
+  const index = () => field('index', () => r.int(0, MAX_ENTRIES - 1));
+  const digest = (name: string) => field(name, () => r.bin(SHA256_BYTES, SHA256_BYTES));
   switch (t) {
-    case 'manifest': {
-      const entries = map.entries;
-      if (!Array.isArray(entries)) throw protocolError('"entries" must be an array');
-      return { t, id, entries: entries.map(decodeEntry) };
-    }
+    case 'manifest':
+      return { t, id, entries: field('entries', () => readEntries(r)) };
     case 'start':
-      return { t, id, index: count(map, 'index'), offset: count(map, 'offset') };
+      return { t, id, index: index(), offset: field('offset', () => r.int(0, MAX_COUNT)) };
     case 'end':
-      return { t, id, index: count(map, 'index'), sha256: digest(map, 'sha256') };
+      return { t, id, index: index(), sha256: digest('sha256') };
     case 'want':
-      return { t, id, index: count(map, 'index'), offset: count(map, 'offset'), prefix: digest(map, 'prefix'), credit: count(map, 'credit', 1) };
+      return { t, id, index: index(), offset: field('offset', () => r.int(0, MAX_COUNT)), prefix: digest('prefix'), credit: field('credit', () => r.int(1, MAX_COUNT)) };
     case 'credit':
-      return { t, id, bytes: count(map, 'bytes', 1) };
+      return { t, id, bytes: field('bytes', () => r.int(1, MAX_COUNT)) };
     case 'done':
       return { t, id };
-    default:
-      return { t: t as 'send-failed' | 'receive-failed', id, code: failureCode(map), message: text(map) };
+    case 'send-failed':
+    case 'receive-failed':
+      return { t, id, code: field('code', () => readCode(r)), message: field('message', () => readText(r)) };
   }
 }

@@ -54,7 +54,7 @@ export type Source = { entry: FileEntry; path: string; stats: Stats } | { entry:
 
 export function fileSource(path: string, components: string[], stats: Stats): Source {
   return {
-    entry: { type: 'file', path: components, size: stats.size, mode: stats.mode & 0o7777, mtime: stats.mtimeMs },
+    entry: { type: 'file', path: components, size: stats.size, mode: stats.mode & 0o7777, mtime: Math.floor(stats.mtimeMs) },
     path,
     stats,
   };
