@@ -28,6 +28,12 @@ export const ErrorCode = {
   CONNECT: 'ERR_CONNECT',
   /** An operation did not finish in time. */
   TIMEOUT: 'ERR_TIMEOUT',
+  /** A server refused a connection: too many connections, or too many handshakes in progress. */
+  SERVER_BUSY: 'ERR_SERVER_BUSY',
+  /** A server refused a handshake: the source address started too many in too short a time. */
+  RATE_LIMITED: 'ERR_RATE_LIMITED',
+  /** A server dropped a connection: the peer data it buffers for all connections reached its budget. */
+  BUDGET_EXCEEDED: 'ERR_BUDGET_EXCEEDED',
   /** An operation was cancelled through an AbortSignal. */
   ABORTED: 'ERR_ABORTED',
   /** A key file or key material could not be used. */

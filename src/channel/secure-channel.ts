@@ -61,6 +61,17 @@ const MAX_UNCLAIMED_BYTES = 1024 * 1024;
 
 export const APPLICATION_LANE = 0;
 
+/**
+ * Memory shared by many channels (a server's): a channel charges it for
+ * the peer's bytes it holds — a frame still arriving, messages still being
+ * assembled — before it takes them, and refunds what it lets go.
+ */
+export interface InboundBudget {
+  /** False refuses the bytes: the channel then fails with ERR_BUDGET_EXCEEDED. */
+  charge(bytes: number): boolean;
+  refund(bytes: number): void;
+}
+
 export interface ChannelSetup {
   role: Role;
   identity: Identity;
@@ -75,6 +86,9 @@ export interface ChannelSetup {
   signal?: AbortSignal;
   /** Deterministic randomness for the protocol document's examples only. */
   random?: RandomSource;
+  inboundBudget?: InboundBudget;
+  /** A message whose first fragment is older than this fails the channel with ERR_TIMEOUT (default: no limit). */
+  unfinishedMessageTimeoutMs?: number;
 }
 
 export interface ReceiveOptions {
@@ -163,6 +177,12 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #batch?: PendingBatch;
   #closeTimer?: NodeJS.Timeout;
   #lingerTimer?: NodeJS.Timeout;
+  /** Bytes charged to the inbound budget: at least what the decoder and assembler hold. */
+  #charged = 0;
+  readonly #unfinishedTimeoutMs?: number;
+  /** Per lane, when its message in progress began (performance.now()). */
+  readonly #unfinishedSince: (number | undefined)[] = new Array(LANE_COUNT);
+  #unfinishedTimer?: NodeJS.Timeout;
   #corked = false;
   readonly #endOfTick = (): void => {
     this.#flushBatch();
@@ -178,6 +198,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#maxMessageBytes = setup.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!Number.isInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 1) throw invalidArgument('maxMessageBytes must be a positive integer');
     const handshakeTimeoutMs = checkTimeout(setup.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
+    if (setup.unfinishedMessageTimeoutMs !== undefined) {
+      this.#unfinishedTimeoutMs = checkTimeout(setup.unfinishedMessageTimeoutMs, 'unfinishedMessageTimeoutMs');
+    }
     this.#assembler = new MessageAssembler(this.#maxMessageBytes);
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#handshake = new Handshake({ role: setup.role, identity: setup.identity, backend: setup.backend, random: setup.random });
@@ -469,12 +492,64 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   }
 
   #onData = (chunk: Buffer): void => {
+    if (this.#finished) return;
     try {
+      this.#chargeBudget(chunk.length);
       this.#decoder.push(chunk);
       for (let frame = this.#decoder.next(); frame && !this.#finished; frame = this.#decoder.next()) this.#onFrame(frame);
+      this.#refundBudget();
     } catch (error) {
       this.destroy(asNetcryptError(error));
     }
+  };
+
+  /** A whole chunk is charged before it is buffered, so the budget is never overrun, even briefly. */
+  #chargeBudget(bytes: number): void {
+    const budget = this.#setup.inboundBudget;
+    if (!budget) return;
+    if (!budget.charge(bytes)) throw new NetcryptError(ErrorCode.BUDGET_EXCEEDED, 'the server-wide budget for buffered peer data is spent');
+    this.#charged += bytes;
+  }
+
+  /** Frames and messages completed meanwhile are no longer held here: their bytes go back. */
+  #refundBudget(): void {
+    const budget = this.#setup.inboundBudget;
+    if (!budget || this.#finished) return;
+    const held = this.#decoder.bufferedBytes + this.#assembler.heldBytes;
+    if (held >= this.#charged) return;
+    budget.refund(this.#charged - held);
+    this.#charged = held;
+  }
+
+  /** Notes when each lane's message in progress began, and arms the timer for the oldest. */
+  #trackUnfinished(lane: number, final: boolean): void {
+    if (this.#unfinishedTimeoutMs === undefined) return;
+    if (final) this.#unfinishedSince[lane] = undefined;
+    else if (this.#unfinishedSince[lane] === undefined) {
+      this.#unfinishedSince[lane] = performance.now();
+      this.#armUnfinishedTimer();
+    }
+  }
+
+  #armUnfinishedTimer(): void {
+    if (this.#unfinishedTimer || this.#finished) return;
+    const started = this.#unfinishedSince.filter((since) => since !== undefined);
+    if (started.length === 0) return;
+    const due = Math.min(...started) + this.#unfinishedTimeoutMs! - performance.now();
+    this.#unfinishedTimer = setTimeout(this.#onUnfinishedTimer, Math.max(0, due));
+    this.#unfinishedTimer.unref();
+  }
+
+  readonly #onUnfinishedTimer = (): void => {
+    this.#unfinishedTimer = undefined;
+    const now = performance.now();
+    // Paused because our application is not reading: the peer cannot finish, and is not to blame.
+    if (this.socket.isPaused()) this.#unfinishedSince.forEach((since, lane) => since !== undefined && (this.#unfinishedSince[lane] = now));
+    else if (this.#unfinishedSince.some((since) => since !== undefined && now - since >= this.#unfinishedTimeoutMs!)) {
+      this.destroy(new NetcryptError(ErrorCode.TIMEOUT, `the peer left a message unfinished for ${this.#unfinishedTimeoutMs} ms`));
+      return;
+    }
+    this.#armUnfinishedTimer();
   };
 
   #onFrame(frame: Buffer): void {
@@ -487,7 +562,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       throw new NetcryptError(ErrorCode.PROTOCOL, `unexpected record type 0x${type.toString(16)}`);
     }
     const view = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length);
-    for (const message of this.#assembler.push(record, view)) {
+    const messages = this.#assembler.push(record, view);
+    if (record.kind === 'fragment') this.#trackUnfinished(record.lane, record.final);
+    for (const message of messages) {
       if (this.#finished) return;
       this.#deliver(record.lane, message);
     }
@@ -646,6 +723,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#finished = true;
     clearTimeout(this.#closeTimer);
     clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#unfinishedTimer);
+    if (this.#charged > 0) this.#setup.inboundBudget?.refund(this.#charged);
+    this.#charged = 0;
     const error = this.#error;
     if (this.#handshake.state !== 'done') this.#rejectHandshake(error ?? new NetcryptError(ErrorCode.CLOSED, 'closed during the handshake'));
     if (this.#waiters.length > 0 || this.#batch) {

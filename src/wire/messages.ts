@@ -55,6 +55,11 @@ export class MessageAssembler {
     this.#maxMessageBytes = maxMessageBytes;
   }
 
+  /** Bytes of unfinished messages held, all lanes together. */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
   /** Returns the messages this record completes, in order. */
   push(record: ParsedRecordType & { kind: 'fragment' | 'batch' }, plaintext: Buffer): Buffer[] {
     const { lane } = record;
