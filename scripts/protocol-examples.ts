@@ -13,7 +13,8 @@ import { loadBackend } from '../src/backend/index.ts';
 import { Handshake } from '../src/handshake/handshake.ts';
 import { identityFromPrivateKey } from '../src/keys/identity.ts';
 import { FrameDecoder } from '../src/wire/frames.ts';
-import { type RandomSource, laneRecordType, RecordType } from '../src/wire/records.ts';
+import { MessageAssembler, MessageBatch } from '../src/wire/messages.ts';
+import { type RandomSource, RecordType, batchRecordType } from '../src/wire/records.ts';
 
 const DOC = fileURLToPath(new URL('../docs/PROTOCOL.md', import.meta.url));
 const BEGIN = '<!-- BEGIN GENERATED EXAMPLES (npm run docs:examples) -->';
@@ -80,10 +81,17 @@ export async function renderExamples(): Promise<string> {
   client.receive(serverFinished!);
   sections.push(`Transcript hash H = \`${client.session!.transcriptHash.toString('hex')}\`.\n`);
 
-  const [message] = frames(client.session!.sealer.seal(laneRecordType(0, true), Buffer.from('Thanks for having me')));
-  show('7. client → server: application message "Thanks for having me" (type 0x11, lane 0, final; sequence 1)', message!);
+  // A lone message of at most 16 KiB travels as a BATCH of one entry (§3), exactly as SecureChannel.send() writes it.
+  const batch = new MessageBatch(0);
+  batch.add(Buffer.from('Thanks for having me'));
+  const [message] = frames(client.session!.sealer.seal(batchRecordType(0), batch.plaintext));
+  show('7. client → server: application message "Thanks for having me" (type 0x20, BATCH on lane 0, one entry; sequence 1)', message!);
   const opened = server.session!.opener.open(message!);
-  sections.push(`The server opens it to \`${Buffer.from(opened.plaintext).toString()}\` (type 0x${opened.type.toString(16)}).\n`);
+  const [delivered] = new MessageAssembler(1024).push({ kind: 'batch', lane: 0 }, Buffer.from(opened.plaintext));
+  sections.push(
+    `Its plaintext is \`${Buffer.from(opened.plaintext).toString('hex')}\` (u32 length 20, then the message); ` +
+      `the server opens it (type 0x${opened.type.toString(16)}) to \`${delivered!.toString()}\`.\n`,
+  );
   const [close] = frames(client.session!.sealer.seal(RecordType.CLOSE, new Uint8Array(0)));
   show('8. client → server: CLOSE record (type 0x02, sequence 2, empty plaintext)', close!);
   return `${BEGIN}\n\n${sections.join('\n')}\n${END}`;

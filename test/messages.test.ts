@@ -62,12 +62,28 @@ describe('message assembly (sans-I/O)', () => {
   });
 
   it('a batch inside a fragmented message, and fragments beyond the limit, are refused', () => {
-    const assembler = new MessageAssembler(100);
-    assembler.push({ kind: 'fragment', lane: 1, final: false }, Buffer.alloc(10));
+    const assembler = new MessageAssembler(1 << 20);
+    assembler.push({ kind: 'fragment', lane: 1, final: false }, Buffer.alloc(MAX_RECORD_PLAINTEXT));
     assert.throws(() => assembler.push({ kind: 'batch', lane: 1 }, Buffer.from([0, 0, 0, 1, 7])), { code: 'ERR_PROTOCOL' });
-    assert.throws(() => new MessageAssembler(100).push({ kind: 'fragment', lane: 0, final: false }, Buffer.alloc(101)), {
+    assert.throws(() => new MessageAssembler(100).push({ kind: 'fragment', lane: 0, final: false }, Buffer.alloc(MAX_RECORD_PLAINTEXT)), {
       code: 'ERR_FRAME_TOO_LARGE',
     });
+  });
+
+  it('each message has one encoding: any other fragment or entry size is ERR_PROTOCOL', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: MAX_RECORD_PLAINTEXT }), fc.boolean(), (length, final) => {
+        const assembler = new MessageAssembler(1 << 20);
+        const allowed = final ? length > BATCH_ITEM_MAX : length === MAX_RECORD_PLAINTEXT;
+        const push = () => assembler.push({ kind: 'fragment', lane: 0, final }, Buffer.alloc(length));
+        if (allowed) push();
+        else assert.throws(push, { code: 'ERR_PROTOCOL' });
+        const entry = () => new MessageAssembler(1 << 20).push({ kind: 'batch', lane: 0 }, Buffer.concat([Buffer.from([0, 0, length >> 8, length & 0xff]), Buffer.alloc(length)]).subarray(0, length + 4));
+        if (length <= BATCH_ITEM_MAX) assert.equal(entry()[0]!.length, length);
+        else if (length < 65536) assert.throws(entry, { code: 'ERR_PROTOCOL' });
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -159,6 +159,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   #error?: NetcryptError;
   #peerClosed = false;
+  /** The peer's CLOSE was read, but the rest of its data chunk not yet. */
+  #peerCloseUnannounced = false;
   #closeSent = false;
   #finished = false;
   readonly #closed: Promise<void>;
@@ -340,8 +342,13 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     return rest.finally(() => this.#pendingSends--);
   }
 
-  /** Writes fragments from `offset`; returns a promise only if it had to wait for 'drain'. */
+  /**
+   * Writes fragments from `offset`; returns a promise only if it had to wait
+   * for 'drain'. A small message has one encoding, a BATCH entry, whichever
+   * path it takes.
+   */
   #writeFragments(lane: number, message: Uint8Array, offset: number, signal?: AbortSignal): Promise<void> | undefined {
+    if (message.length <= BATCH_ITEM_MAX) return this.#batchMessage(lane, message);
     do {
       const end = Math.min(offset + MAX_RECORD_PLAINTEXT, message.length);
       const final = end === message.length;
@@ -500,7 +507,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       this.#refundBudget();
     } catch (error) {
       this.destroy(asNetcryptError(error));
+      return;
     }
+    // Announced after the whole chunk, so a record smuggled in behind the CLOSE is ERR_PROTOCOL, not a clean end.
+    if (this.#peerCloseUnannounced && !this.#finished) this.#announcePeerClose();
   };
 
   /** A whole chunk is charged before it is buffered, so the budget is never overrun, even briefly. */
@@ -557,7 +567,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#peerClosed) throw new NetcryptError(ErrorCode.PROTOCOL, 'record after the peer closed');
     const { type, plaintext } = this.#opener!.open(frame);
     const record = parseRecordType(type);
-    if (record?.kind === 'close') return this.#onPeerClose();
+    if (record?.kind === 'close') {
+      if (plaintext.length !== 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'CLOSE record with content');
+      return this.#onPeerClose();
+    }
     if (record?.kind !== 'fragment' && record?.kind !== 'batch') {
       throw new NetcryptError(ErrorCode.PROTOCOL, `unexpected record type 0x${type.toString(16)}`);
     }
@@ -683,6 +696,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
    */
   #onPeerClose(): void {
     this.#peerClosed = true;
+    this.#peerCloseUnannounced = true;
+  }
+
+  #announcePeerClose(): void {
+    this.#peerCloseUnannounced = false;
     this.emit('end');
     if (this.#waiters.length > 0) {
       const closed = new NetcryptError(ErrorCode.CLOSED, 'channel is closed');

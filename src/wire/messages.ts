@@ -1,11 +1,13 @@
 /**
  * Messages on top of records, both directions, sans-I/O.
  *
- * A large message is cut into fragments (FRAGMENT… FINAL) of at most 64 KiB;
- * small messages sent in the same tick share one BATCH record, each behind
- * a 4-byte big-endian length, so a burst of small sends costs one seal
- * instead of one per message. The assembler rebuilds messages per lane and
- * enforces the receiver's size limit before buffering anything more.
+ * Each message has exactly one encoding (docs/PROTOCOL.md §3): one of at
+ * most 16 KiB travels as an entry of a BATCH record (with the other small
+ * messages of the same tick, each behind a 4-byte big-endian length, so a
+ * burst of small sends costs one seal); a larger one as FRAGMENT records of
+ * exactly 64 KiB and a FINAL record of 1 to 64 KiB. The assembler rebuilds
+ * messages per lane, refuses any other encoding, and enforces the receiver's
+ * size limit before buffering anything more.
  */
 
 import { ErrorCode, NetcryptError } from '../errors.ts';
@@ -67,7 +69,11 @@ export class MessageAssembler {
   }
 
   #fragment(lane: number, final: boolean, plaintext: Buffer): Buffer[] {
+    if (final ? plaintext.length === 0 : plaintext.length !== MAX_RECORD_PLAINTEXT) {
+      throw protocolError(`${final ? 'final' : 'non-final'} fragment of ${plaintext.length} bytes`);
+    }
     const size = this.#bytes[lane]! + plaintext.length;
+    if (final && size <= BATCH_ITEM_MAX) throw protocolError(`a message of ${size} bytes must travel in a BATCH record, not as fragments`);
     if (this.#heldBytes + plaintext.length > this.#maxMessageBytes) {
       throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's messages in progress exceed maxMessageBytes (${this.#maxMessageBytes})`);
     }
@@ -91,6 +97,7 @@ export class MessageAssembler {
       const length = plaintext.readUInt32BE(offset);
       offset += LENGTH_BYTES;
       if (length > plaintext.length - offset) throw protocolError('batch entry longer than its record');
+      if (length > BATCH_ITEM_MAX) throw protocolError(`batch entry of ${length} bytes; larger than ${BATCH_ITEM_MAX} must be fragmented`);
       if (length > this.#maxMessageBytes) {
         throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message exceeds maxMessageBytes (${this.#maxMessageBytes})`);
       }

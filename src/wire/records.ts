@@ -18,8 +18,10 @@ import { FRAME_HEADER_BYTES } from './frames.ts';
 export const RecordType = {
   /** Key confirmation: the transcript hash, sequence number 0 in each direction. */
   FINISHED: 0x01,
-  /** Authenticated end of the stream; a connection that ends without it was truncated. */
+  /** Authenticated end of the stream, empty plaintext; a connection that ends without it was truncated. */
   CLOSE: 0x02,
+  /** Authenticated refusal: the plaintext is the error code that made the sender give up (wire/alerts.ts). */
+  ALERT: 0x03,
   /** A fragment of a message on a lane, more fragments follow. */
   FRAGMENT: 0x10,
   /** The last (or only) fragment of a message on a lane. */
@@ -50,13 +52,14 @@ export function batchRecordType(lane: number): number {
 }
 
 export type ParsedRecordType =
-  | { kind: 'finished' | 'close' }
+  | { kind: 'finished' | 'close' | 'alert' }
   | { kind: 'fragment'; lane: number; final: boolean }
   | { kind: 'batch'; lane: number };
 
 export function parseRecordType(type: number): ParsedRecordType | null {
   if (type === RecordType.FINISHED) return { kind: 'finished' };
   if (type === RecordType.CLOSE) return { kind: 'close' };
+  if (type === RecordType.ALERT) return { kind: 'alert' };
   const offset = type - RecordType.FRAGMENT;
   if (offset >= 0 && offset < 2 * LANE_COUNT) return { kind: 'fragment', lane: offset >> 1, final: (offset & 1) === 1 };
   const lane = type - RecordType.BATCH;
@@ -143,13 +146,21 @@ export class RecordOpener {
     this.#key = checkKey(key);
   }
 
-  /** Opens one frame payload. Any failure is ERR_AUTH, and the stream is unusable afterwards. */
+  /**
+   * Opens one frame payload. Any failure to authenticate is ERR_AUTH, and
+   * the stream is unusable afterwards. The frame limit lets through up to 15
+   * bytes of padding room beyond MAX_RECORD_PLAINTEXT; an authentic record
+   * that uses it broke the protocol (ERR_PROTOCOL).
+   */
   open(payload: Uint8Array): { type: number; plaintext: Uint8Array } {
     if (payload.length < RECORD_OVERHEAD) throw authError();
     const type = payload[0]!;
     const iv = payload.subarray(1, RECORD_HEADER_BYTES);
     const plaintext = this.backend.open(this.#key, iv, additionalData(this.#sequence, type), payload.subarray(RECORD_HEADER_BYTES));
     this.#sequence++;
+    if (plaintext.length > MAX_RECORD_PLAINTEXT) {
+      throw new NetcryptError(ErrorCode.PROTOCOL, `record of ${plaintext.length} plaintext bytes; the limit is ${MAX_RECORD_PLAINTEXT}`);
+    }
     return { type, plaintext };
   }
 }
