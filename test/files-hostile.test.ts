@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { encode } from '@msgpack/msgpack';
@@ -15,7 +15,7 @@ import { ErrorCode } from '../src/errors.ts';
 import { displayName } from '../src/files/file-names.ts';
 import { receiveFile, receiveFiles } from '../src/files/index.ts';
 import { type Identity, generateIdentity } from '../src/keys/identity.ts';
-import { RawSender, dirEntry, fileEntry } from './helpers/files-hostile.ts';
+import { RawSender, dirEntry, fileEntry, partialPath } from './helpers/files-hostile.ts';
 import { BAD_NAMES } from './helpers/files-names.ts';
 import { type ChannelPair, Peers, hasCode, listTree, pending, removeDir, tempDir } from './helpers/files-net.ts';
 
@@ -105,22 +105,53 @@ describe('symbolic links on the receiving side are never followed', () => {
     assert.deepEqual(await readdir(outside), []);
   });
 
-  it('a link planted at the partial file’s name is refused (O_NOFOLLOW)', async () => {
+  const MTIME = 1_700_000_000_000;
+
+  it('a symbolic link planted at the partial file’s name is refused (O_NOFOLLOW) before anything is disclosed', async () => {
     const victim = join(dir, '..', 'neighbour');
-    await symlink(victim, join(dir, '.x.netcrypt-partial'));
     const { pair, raw } = await rawPair();
+    await symlink(victim, partialPath(dir, pair.sender, 'x', 5, MTIME));
     const received = pending(receiveFile(pair.receiver, { dir }));
-    const verdict = await raw.sendFile('x', 5, Buffer.from('owned'));
-    assert.equal(verdict.t, 'receive-failed');
+    const verdict = await raw.sendFile('x', 5, Buffer.from('owned'), undefined, MTIME);
+    assert.deepEqual([verdict.t, 'code' in verdict && verdict.code], ['receive-failed', ErrorCode.FILE_IO]);
     await assert.rejects(received, hasCode(ErrorCode.FILE_IO));
     await sandboxUntouched();
   });
 
-  it('a FIFO planted at the partial file’s name does not hang the receiver', async () => {
-    execFileSync('mkfifo', [join(dir, '.x.netcrypt-partial')]);
+  it('a hard link planted at the partial file’s name is refused: the linked file is not disclosed, written or chmod-ed', async () => {
+    const victim = join(dir, '..', 'neighbour');
+    await chmod(victim, 0o600);
     const { pair, raw } = await rawPair();
+    const size = (await stat(victim)).size + 5;
+    await link(victim, partialPath(dir, pair.sender, 'x', size, MTIME));
     const received = pending(receiveFile(pair.receiver, { dir }));
-    assert.equal((await raw.sendFile('x', 5, Buffer.from('hello'))).t, 'receive-failed');
+    // The first answer is the refusal: no want, so neither the victim's length nor a hash of it.
+    const verdict = await raw.sendFile('x', size, Buffer.from('untouched+evil'), undefined, MTIME);
+    assert.deepEqual([verdict.t, 'code' in verdict && verdict.code], ['receive-failed', ErrorCode.FILE_IO]);
+    await assert.rejects(received, hasCode(ErrorCode.FILE_IO));
+    assert.equal(await readFile(victim, 'utf8'), 'untouched');
+    assert.equal((await stat(victim)).mode & 0o777, 0o600);
+    assert.equal((await stat(victim)).nlink, 2, 'the planted link is left alone too');
+  });
+
+  it('a partial file owned by another user is refused and left alone', async () => {
+    const { pair, raw } = await rawPair();
+    const planted = partialPath(dir, pair.sender, 'x', 10, MTIME);
+    await writeFile(planted, 'other', { mode: 0o644 });
+    await chown(planted, 4242, 4242);
+    const received = pending(receiveFile(pair.receiver, { dir }));
+    const verdict = await raw.sendFile('x', 10, Buffer.from('otherwise!'), undefined, MTIME);
+    assert.deepEqual([verdict.t, 'code' in verdict && verdict.code], ['receive-failed', ErrorCode.FILE_IO]);
+    await assert.rejects(received, hasCode(ErrorCode.FILE_IO));
+    assert.equal(await readFile(planted, 'utf8'), 'other');
+    assert.equal((await stat(planted)).uid, 4242);
+  });
+
+  it('a FIFO planted at the partial file’s name does not hang the receiver', async () => {
+    const { pair, raw } = await rawPair();
+    execFileSync('mkfifo', [partialPath(dir, pair.sender, 'x', 5, MTIME)]);
+    const received = pending(receiveFile(pair.receiver, { dir }));
+    assert.equal((await raw.sendFile('x', 5, Buffer.from('hello'), undefined, MTIME)).t, 'receive-failed');
     await assert.rejects(received, hasCode(ErrorCode.FILE_IO));
   });
 });

@@ -131,11 +131,17 @@ describe('confinedPath and partialName', () => {
     assert.throws(() => confinedPath('/srv/in', ['.']), hasCode(ErrorCode.BAD_FILENAME));
     assert.equal(confinedPath('/', ['a']), '/a');
   });
-  it('partial names are hidden, fixed by the final name, and never too long', () => {
-    assert.equal(partialName('a.txt'), '.a.txt.netcrypt-partial');
-    const long = partialName('x'.repeat(255));
-    assert.equal(long, partialName('x'.repeat(255)));
-    assert.match(long, /^\.[0-9a-f]{32}\.netcrypt-partial$/);
+  it('partial names are hidden, fixed by the name, peer, size and mtime, and never too long', () => {
+    const owner = { peer: 'SHA256:abc', size: 10, mtime: 1_700_000_000_000 };
+    assert.match(partialName('a.txt', owner), /^\.a\.txt\.[0-9a-f]{32}\.netcrypt-partial$/);
+    assert.equal(partialName('a.txt', owner), partialName('a.txt', { ...owner }));
+    for (const other of [{ ...owner, peer: 'SHA256:abd' }, { ...owner, size: 11 }, { ...owner, mtime: 1_700_000_000_001 }]) {
+      assert.notEqual(partialName('a.txt', other), partialName('a.txt', owner));
+    }
+    const long = partialName('x'.repeat(255), owner);
+    assert.equal(long, partialName('x'.repeat(255), owner));
+    assert.match(long, /^\.[0-9a-f]{32}\.[0-9a-f]{32}\.netcrypt-partial$/);
+    assert.ok(Buffer.byteLength(partialName('é'.repeat(127), owner)) <= 255);
   });
   it('displayName escapes characters that reorder or hide text', () => {
     assert.equal(displayName('a\u202Eb\nc'), '"a\\u202eb\\nc"');

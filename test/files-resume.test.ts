@@ -7,22 +7,26 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCode, isNetcryptError } from '../src/errors.ts';
 import { receiveFile, sendFile } from '../src/files/index.ts';
+import { partialName } from '../src/files/file-names.ts';
 import { generateIdentity } from '../src/keys/identity.ts';
 import { Peers, folderMaker, removeDir, sha256File, tempDir, writeRandomFile } from './helpers/files-net.ts';
 
 const SIZE = 3 * 1024 * 1024 + 12_345;
-const PARTIAL = '.data.bin.netcrypt-partial';
 
 let peers: Peers;
 let work: string;
 let source: string;
 let digest: string;
+/** The receiver's partial file of data.bin, as sent by the tests' one identity. */
+let PARTIAL: string;
 before(async () => {
-  peers = await Peers.start(await generateIdentity({ modulusLength: 2048 }));
+  const identity = await generateIdentity({ modulusLength: 2048 });
+  peers = await Peers.start(identity);
   work = await tempDir('resume');
   source = join(work, 'data.bin');
   await writeRandomFile(source, SIZE);
   digest = await sha256File(source);
+  PARTIAL = partialName('data.bin', { peer: identity.fingerprint, size: SIZE, mtime: (await stat(source)).mtimeMs });
 });
 after(async () => {
   await peers.close();

@@ -106,14 +106,28 @@ export function confinedPath(root: string, components: readonly string[]): strin
   return path;
 }
 
+/** Who a partial file belongs to: the peer that sent it, and the file as that peer announced it. */
+export interface PartialOwner {
+  /** The sending peer's key fingerprint, `SHA256:…`. */
+  peer: string;
+  size: number;
+  mtime: number;
+}
+
 /**
  * The hidden file a transfer writes before the final rename, in the same
- * folder so the rename is atomic. Its name is fixed by the final name alone,
- * so a later transfer of the same name finds it and resumes. Names too long
- * for the suffix use a hash of the name instead.
+ * folder so the rename is atomic: `.<name>.<tag>.netcrypt-partial`, where
+ * `tag` binds it to one peer and one announced file (size and mtime), so a
+ * later transfer of the same file from the same peer finds it and resumes,
+ * and nobody else's transfer ever sees it. Names too long for that use a
+ * hash of the name in place of `<name>`.
  */
-export function partialName(name: string): string {
-  const plain = `.${name}${PARTIAL_SUFFIX}`;
+export function partialName(name: string, owner: PartialOwner): string {
+  const tag = createHash('sha256')
+    .update(`netcrypt partial\0${owner.peer}\0${name}\0${owner.size}\0${owner.mtime}`)
+    .digest('hex')
+    .slice(0, 32);
+  const plain = `.${name}.${tag}${PARTIAL_SUFFIX}`;
   if (Buffer.byteLength(plain, 'utf8') <= MAX_NAME_BYTES) return plain;
-  return `.${createHash('sha256').update(name).digest('hex').slice(0, 32)}${PARTIAL_SUFFIX}`;
+  return `.${createHash('sha256').update(name).digest('hex').slice(0, 32)}.${tag}${PARTIAL_SUFFIX}`;
 }

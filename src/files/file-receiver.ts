@@ -77,7 +77,7 @@ async function receiveBatch(channel: SecureChannel, options: FileReceiveOptions,
       if (single && (entries.length !== 1 || entries[0]!.type !== 'file' || entries[0]!.path.length !== 1)) {
         throw new NetcryptError(ErrorCode.PROTOCOL, 'expected one file but the peer sent a folder or several files: receive them with receiveFiles()');
       }
-      const targets = await planTargets(dir, entries, overwrite);
+      const targets = await planTargets(dir, entries, overwrite, channel.peerFingerprint!);
       await createDirectories(targets);
       const total = entries.reduce((sum, entry) => sum + (entry.type === 'file' ? entry.size : 0), 0);
       const meter = new ProgressMeter(total, options.onProgress);
@@ -137,7 +137,8 @@ async function receiveContent(
   wait: Wait,
 ): Promise<FileResult> {
   const { entry, name } = target;
-  const { handle, length: held } = await openPartial(target);
+  const partial = await openPartial(target);
+  const { handle, length: held } = partial;
   try {
     // Offer what an earlier attempt left, if it can be a prefix of this file.
     const prefix = createHash('sha256');
@@ -179,7 +180,7 @@ async function receiveContent(
       if (position !== entry.size) throw integrity(name, `the sender ended after ${position} of the declared ${entry.size} bytes`);
       const sha256 = hash.digest();
       if (!sha256.equals(event.sha256)) throw integrity(name, 'SHA-256 of the content does not match the sender’s');
-      await commitPartial(handle, target, overwrite);
+      await commitPartial(partial, target, overwrite);
       meter.finishFile();
       return { name, path: target.path, size: entry.size, sha256: sha256.toString('hex'), resumedFrom: offset };
     }

@@ -55,7 +55,7 @@ async function lstatIfAny(path: string, name: string): Promise<Stats | undefined
 }
 
 /** Plans every entry of a batch against `dir`; throws before anything is written if one cannot land safely. */
-export async function planTargets(dir: string, entries: Entry[], overwrite: boolean): Promise<Target[]> {
+export async function planTargets(dir: string, entries: Entry[], overwrite: boolean, peer: string): Promise<Target[]> {
   let root: string;
   let rootStats: Stats;
   try {
@@ -82,7 +82,8 @@ export async function planTargets(dir: string, entries: Entry[], overwrite: bool
     } else {
       if (existing && !overwrite) throw exists(name, '');
       if (existing?.isDirectory()) throw exists(name, ' as a folder');
-      targets.push({ entry, name, path, partialPath: join(dirname(path), partialName(entry.path.at(-1)!)) });
+      const partial = partialName(entry.path.at(-1)!, { peer, size: entry.size, mtime: entry.mtime });
+      targets.push({ entry, name, path, partialPath: join(dirname(path), partial) });
     }
   }
   return targets;
@@ -113,27 +114,42 @@ export async function finishDirectories(targets: Target[]): Promise<void> {
 }
 
 /**
- * Partial files being written by this process. Two transfers of one name
- * into one folder at once would interleave their bytes in one partial file
- * while each hashes only what it received; the second is refused instead.
+ * Final names being received by this process. Two transfers of one name
+ * into one folder at once would race for it; the second is refused instead.
  */
 const claimed = new Set<string>();
 
+/** An open partial file, and the inode it was when opened. */
+export interface OpenPartial {
+  handle: FileHandle;
+  length: number;
+  ino: number;
+}
+
+function untrusted(target: FileTarget, why: string): NetcryptError {
+  return new NetcryptError(ErrorCode.FILE_IO, `the partial file of ${displayName(target.name)} ${why}: it is neither resumed nor touched`);
+}
+
 /**
- * Opens (or creates, 0600) the partial file and claims it until released.
- * O_NOFOLLOW refuses a planted symbolic link; O_NONBLOCK keeps a planted
- * FIFO from hanging the open.
+ * Opens the partial file left by an earlier attempt, or creates it (0600,
+ * O_EXCL), and claims the final name until released. Only a regular file
+ * with one link, owned by this process's user, is resumed: a hard link
+ * planted there would otherwise let the peer learn, overwrite and chmod
+ * the file it points to. O_NOFOLLOW refuses a planted symbolic link;
+ * O_NONBLOCK keeps a planted FIFO from hanging the open.
  */
-export async function openPartial(target: FileTarget): Promise<{ handle: FileHandle; length: number }> {
-  if (claimed.has(target.partialPath)) throw exists(target.name, ' as a transfer in progress');
-  claimed.add(target.partialPath);
-  const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+export async function openPartial(target: FileTarget): Promise<OpenPartial> {
+  if (claimed.has(target.path)) throw exists(target.name, ' as a transfer in progress');
+  claimed.add(target.path);
   let handle: FileHandle | undefined;
   try {
-    handle = await open(target.partialPath, flags, 0o600);
+    handle = await openIfAny(target.partialPath);
+    handle ??= await open(target.partialPath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     const stats = await handle.stat();
-    if (!stats.isFile()) throw new NetcryptError(ErrorCode.FILE_IO, `the partial file of ${displayName(target.name)} is not a regular file`);
-    return { handle, length: stats.size };
+    if (!stats.isFile()) throw untrusted(target, 'is not a regular file');
+    if (stats.nlink !== 1) throw untrusted(target, 'has other links');
+    if (process.getuid && stats.uid !== process.getuid()) throw untrusted(target, 'belongs to another user');
+    return { handle, length: stats.size, ino: stats.ino };
   } catch (error) {
     await handle?.close();
     releasePartial(target);
@@ -141,8 +157,17 @@ export async function openPartial(target: FileTarget): Promise<{ handle: FileHan
   }
 }
 
+async function openIfAny(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 export function releasePartial(target: FileTarget): void {
-  claimed.delete(target.partialPath);
+  claimed.delete(target.path);
 }
 
 export async function writeAt(handle: FileHandle, data: Buffer, position: number, target: FileTarget): Promise<void> {
@@ -157,9 +182,13 @@ export async function writeAt(handle: FileHandle, data: Buffer, position: number
 }
 
 /** Applies mode and mtime, syncs, closes, and moves the verified partial file to its final name. */
-export async function commitPartial(handle: FileHandle, target: FileTarget, overwrite: boolean): Promise<void> {
+export async function commitPartial(partial: OpenPartial, target: FileTarget, overwrite: boolean): Promise<void> {
   const { entry, name } = target;
+  const { handle } = partial;
   try {
+    // Still the file opened, with no other name: chmod must never reach a file linked in meanwhile.
+    const stats = await handle.stat();
+    if (stats.ino !== partial.ino || stats.nlink !== 1) throw untrusted(target, 'was linked elsewhere during the transfer');
     // Only permission bits: setuid, setgid and sticky from a peer are never applied.
     await handle.chmod(entry.mode & 0o777);
     await handle.utimes(Date.now() / 1000, entry.mtime / 1000);

@@ -5,6 +5,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { SecureChannel } from '../../src/channel/secure-channel.ts';
 import {
   CONTROL_LANE,
@@ -15,6 +16,7 @@ import {
   decodeControl,
   encodeControl,
 } from '../../src/files/file-messages.ts';
+import { partialName } from '../../src/files/file-names.ts';
 
 export class RawSender {
   readonly channel: SecureChannel;
@@ -67,8 +69,8 @@ export class RawSender {
    * `content`, then an end carrying `claimedHash` (default: the content's
    * real hash). Returns the receiver's verdict.
    */
-  async sendFile(name: string, declared: number, content: Buffer, claimedHash?: Buffer): Promise<ReceiverMessage> {
-    const id = await this.manifest([{ type: 'file', path: [name], size: declared, mode: 0o644, mtime: Date.now() }]);
+  async sendFile(name: string, declared: number, content: Buffer, claimedHash?: Buffer, mtime = Date.now()): Promise<ReceiverMessage> {
+    const id = await this.manifest([{ type: 'file', path: [name], size: declared, mode: 0o644, mtime }]);
     const want = await this.reply();
     if (want.t !== 'want') return want;
     await this.send({ t: 'start', id, index: 0, offset: 0 });
@@ -76,6 +78,11 @@ export class RawSender {
     await this.send({ t: 'end', id, index: 0, sha256: claimedHash ?? createHash('sha256').update(content).digest() });
     return this.reply();
   }
+}
+
+/** Where the receiver in `dir` keeps its partial file of `name` as announced by `sender`. */
+export function partialPath(dir: string, sender: SecureChannel, name: string, size: number, mtime: number): string {
+  return join(dir, partialName(name, { peer: sender.localFingerprint, size, mtime }));
 }
 
 export function fileEntry(path: string[], size = 0): Entry {
