@@ -15,6 +15,7 @@ import { Duplex } from 'node:stream';
 import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { Handshake, type PeerIdentity } from '../handshake/handshake.ts';
+import { verificationCode } from '../handshake/verification-code.ts';
 import type { Identity } from '../keys/identity.ts';
 import { FrameDecoder } from '../wire/frames.ts';
 import { MAX_HANDSHAKE_FRAME, type Role } from '../wire/handshake-messages.ts';
@@ -256,6 +257,16 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   get localFingerprint(): string {
     return this.#setup.identity.fingerprint;
+  }
+
+  /**
+   * Once the handshake is done: a short code ("04217 88301 56293") derived
+   * from the transcript hash. Both ends show the same code only if no one
+   * is in the middle; read it to each other to check a first connection.
+   */
+  get verificationCode(): string | undefined {
+    const session = this.#handshake.session;
+    return session && verificationCode(session.transcriptHash);
   }
 
   get maxMessageBytes(): number {
