@@ -1,7 +1,9 @@
 /** Trust on first use over a real known-hosts file. */
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,5 +130,108 @@ describe('KnownHosts', () => {
     const mixed = await Promise.allSettled([store.verify('same', newFingerprint()), store.verify('later', fp)]);
     assert.equal(mixed[0].status, 'rejected');
     assert.deepEqual(mixed[1], { status: 'fulfilled', value: 'added' });
+  });
+});
+
+describe('KnownHosts paths', () => {
+  it('expands ~ to the home folder, and true is ~/.netcrypt/known_hosts, created 0700', async (t) => {
+    const home = await mkdtemp(join(tmpdir(), 'netcrypt-home-'));
+    t.after(() => rm(home, { recursive: true, force: true }));
+    const previous = process.env.HOME;
+    process.env.HOME = home;
+    t.after(() => {
+      process.env.HOME = previous;
+    });
+    const byTilde = await KnownHosts.open('~/.netcrypt/known_hosts');
+    const byTrue = await KnownHosts.open(true);
+    assert.equal(byTilde.path, join(home, '.netcrypt', 'known_hosts'));
+    assert.equal(byTrue, byTilde, 'one store per file in the process');
+    const stored = newFingerprint();
+    assert.equal(await byTrue.verify('peer:1', stored), 'added');
+    assert.equal((await stat(join(home, '.netcrypt'))).mode & 0o777, 0o700);
+    assert.equal(await readFile(join(home, '.netcrypt', 'known_hosts'), 'utf8'), `peer:1 ${stored}\n`);
+    await assert.rejects(stat(join(process.cwd(), '~')), { code: 'ENOENT' });
+    // The mismatch message names the real file, not '~/…'.
+    await assert.rejects(byTilde.lookup('peer:1', newFingerprint()), (error: unknown) => {
+      assert.ok(isNetcryptError(error, 'ERR_PEER_KEY_MISMATCH'));
+      assert.ok(error.message.includes(`${join(home, '.netcrypt', 'known_hosts')}:1`), error.message);
+      assert.ok(!error.message.includes('~'), error.message);
+      return true;
+    });
+  });
+
+  it('lookup() reports new or known and records nothing; a changed file is read again', async () => {
+    const path = join(dir, 'lookup');
+    const store = await KnownHosts.open(path);
+    const fp = newFingerprint();
+    assert.equal(await store.lookup('peer', fp), 'new');
+    await assert.rejects(stat(path), { code: 'ENOENT' });
+    await writeFile(path, `peer ${fp}\n`);
+    assert.equal(await store.lookup('peer', fp), 'known');
+    // Same length, other key: the cache is keyed by size and mtime, and must not serve the old parse.
+    const other = newFingerprint();
+    await writeFile(path, `peer ${other}\n`);
+    await assert.rejects(store.lookup('peer', fp), code('ERR_PEER_KEY_MISMATCH'));
+    assert.equal(await store.lookup('peer', other), 'known');
+  });
+});
+
+describe('KnownHosts races', () => {
+  it('two stores of one file, racing first contacts of one peer with different keys: one key is recorded, the other refused', async () => {
+    const path = join(dir, 'race-in-process');
+    const [a, b] = await Promise.all([KnownHosts.open(path), KnownHosts.open(path)]);
+    const [first, second] = [newFingerprint(), newFingerprint()];
+    // Both look first (as connect() does before asking the application), then both record.
+    assert.deepEqual(await Promise.all([a.lookup('bank:443', first), b.lookup('bank:443', second)]), ['new', 'new']);
+    const results = await Promise.allSettled([a.verify('bank:443', first), b.verify('bank:443', second)]);
+    assert.deepEqual(results[0], { status: 'fulfilled', value: 'added' });
+    assert.equal(results[1].status, 'rejected');
+    assert.ok(isNetcryptError((results[1] as PromiseRejectedResult).reason, 'ERR_PEER_KEY_MISMATCH'));
+    assert.equal(await readFile(path, 'utf8'), `bank:443 ${first}\n`);
+  });
+
+  it('two processes racing first contacts of the same peers: each peer gets exactly one key, the other process is refused', async () => {
+    const path = join(dir, 'race-processes');
+    const count = 200;
+    const fingerprints = [newFingerprint(), newFingerprint()];
+    const racers = fingerprints.map((fp) =>
+      spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'known-hosts-racer.ts'), path, fp, String(count)], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }),
+    );
+    const outputs = racers.map((child) => {
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      return {
+        ready: new Promise<void>((resolve) => child.stdout.on('data', () => text.startsWith('ready\n') && resolve())),
+        done: once(child, 'exit').then(([status]) => ({ status, lines: text.split('\n').slice(1, -1) })),
+      };
+    });
+    await Promise.all(outputs.map((output) => output.ready));
+    for (const child of racers) child.stdin.write('go\n');
+    const results = await Promise.all(outputs.map((output) => output.done));
+    for (const { status } of results) assert.equal(status, 0);
+    const perProcess = results.map(({ lines }) => lines.map((line) => JSON.parse(line) as { peer: string; result: string }));
+    const recorded = new Map((await readFile(path, 'utf8')).trimEnd().split('\n').map((line) => line.split(' ') as [string, string]));
+    assert.equal(recorded.size, count, 'one line per peer');
+    assert.equal((await readFile(path, 'utf8')).trimEnd().split('\n').length, count, 'no second line for any peer');
+    for (let i = 0; i < count; i++) {
+      const outcomes = perProcess.map((entries) => entries[i]!.result);
+      const winner = outcomes.indexOf('added');
+      assert.ok(winner !== -1, `host-${i}: someone recorded it`);
+      assert.equal(outcomes[1 - winner], 'ERR_PEER_KEY_MISMATCH', `host-${i}: the other process is refused`);
+      assert.equal(recorded.get(`host-${i}:443`), fingerprints[winner]);
+    }
+    await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' }, 'the lock is released');
+  });
+
+  it('a lock left by a process that no longer exists is taken over', async () => {
+    const path = join(dir, 'stale-lock');
+    const dead = spawn(process.execPath, ['-e', '']);
+    await once(dead, 'exit');
+    await writeFile(`${path}.lock`, `${dead.pid}\n`);
+    const fp = newFingerprint();
+    assert.equal(await (await KnownHosts.open(path)).verify('peer', fp), 'added');
+    await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' });
   });
 });
