@@ -44,7 +44,7 @@ describe('man in the middle', () => {
   async function mitmRelay(targetPort: number) {
     const seen: string[] = [];
     const relay = createServer({ identity: mitmId }, async (fromClient) => {
-      const toServer = await connect({ port: targetPort, identity: mitmId });
+      const toServer = await connect({ port: targetPort, identity: mitmId, trust: 'any' });
       (async () => {
         for await (const m of toServer) await fromClient.send(m);
       })().catch(() => fromClient.destroy());
@@ -66,7 +66,7 @@ describe('man in the middle', () => {
   it('without a pin a key-swapping relay is NOT detected (documented: pin or use known hosts)', async () => {
     const { port: serverPort } = await echoServer();
     const { port, seen } = await mitmRelay(serverPort);
-    const channel = await connect({ port, identity: clientId });
+    const channel = await connect({ port, identity: clientId, trust: 'any' });
     await channel.send('pay Alice 10');
     assert.equal((await channel.receive()).toString(), 'pay Mallory 10');
     assert.deepEqual(seen, ['pay Alice 10']);
@@ -115,7 +115,7 @@ describe('tampering', () => {
     const message = 'the quick brown fox';
     async function session(port: number): Promise<'ok' | NetcryptError> {
       try {
-        const channel = await connect({ port, identity: clientId, handshakeTimeoutMs: 1500 });
+        const channel = await connect({ port, identity: clientId, handshakeTimeoutMs: 1500, trust: 'any' });
         await channel.send(message);
         const echo = await channel.receive({ timeoutMs: 1500 });
         assert.equal(echo.toString(), message, 'a flip must never produce wrong data');
@@ -168,7 +168,7 @@ describe('tampering', () => {
       return held.length === 3 ? onRecord(held) : [];
     });
     after(() => proxy.close());
-    const channel = await connect({ port: proxy.port, identity: clientId });
+    const channel = await connect({ port: proxy.port, identity: clientId, trust: 'any' });
     for (const m of ['one', 'two', 'three']) await channel.send(m);
     await new Promise((resolve) => setTimeout(resolve, 300));
     channel.destroy();
@@ -204,11 +204,11 @@ describe('tampering', () => {
 describe('truncation and close', () => {
   it('a connection cut after data is ERR_TRUNCATED; a clean close ends iteration', async () => {
     const { port, outcomes } = await echoServer();
-    const cut = await connect({ port, identity: clientId });
+    const cut = await connect({ port, identity: clientId, trust: 'any' });
     await cut.send('before the cut');
     await cut.receive();
     cut.socket.destroy();
-    const clean = await connect({ port, identity: clientId });
+    const clean = await connect({ port, identity: clientId, trust: 'any' });
     await clean.send('bye');
     await clean.receive();
     await clean.close();
@@ -226,7 +226,7 @@ describe('truncation and close', () => {
     // Forward the client's frames but turn its close record into a bare FIN.
     const proxy = await frameProxy(serverPort, (direction, frame) => (direction === 'c2s' && frame[0] === RecordType.CLOSE ? [] : [frame]));
     after(() => proxy.close());
-    const channel = await connect({ port: proxy.port, identity: clientId });
+    const channel = await connect({ port: proxy.port, identity: clientId, trust: 'any' });
     await channel.send('x');
     await channel.receive();
     await channel.close();
@@ -297,15 +297,15 @@ describe('hostile handshakes', () => {
   it('a client gives up on a server that never answers', async () => {
     const silent = net.createServer(() => {});
     const port = await serve(silent);
-    await assert.rejects(connect({ port, identity: clientId, handshakeTimeoutMs: 200 }), { code: 'ERR_TIMEOUT' });
+    await assert.rejects(connect({ port, identity: clientId, handshakeTimeoutMs: 200, trust: 'any' }), { code: 'ERR_TIMEOUT' });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    await assert.rejects(connect({ port, identity: clientId, signal: controller.signal }), { code: 'ERR_ABORTED' });
+    await assert.rejects(connect({ port, identity: clientId, signal: controller.signal, trust: 'any' }), { code: 'ERR_ABORTED' });
   });
 
   it('a message larger than the receiver allows is refused', async () => {
     const { port, outcomes } = await echoServer({ maxMessageBytes: 100_000 });
-    const channel = await connect({ port, identity: clientId });
+    const channel = await connect({ port, identity: clientId, trust: 'any' });
     await channel.send(Buffer.alloc(200_000)).catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.ok(outcomes.some((o) => o instanceof NetcryptError && o.code === 'ERR_FRAME_TOO_LARGE'));
@@ -321,7 +321,7 @@ describe('load', () => {
     let received = 0;
     await Promise.all(
       Array.from({ length: clients }, async (_, c) => {
-        const channel: SecureChannel = await connect({ port, identity: clientId, handshakeTimeoutMs: 60_000 });
+        const channel: SecureChannel = await connect({ port, identity: clientId, handshakeTimeoutMs: 60_000, trust: 'any' });
         const sends = Array.from({ length: perClient }, (_, m) => channel.send(`client ${c} message ${m}`));
         for (let m = 0; m < perClient; m++) {
           assert.equal((await channel.receive()).toString(), `client ${c} message ${m}`);

@@ -48,7 +48,7 @@ describe('channel API', () => {
 
   it("the 'message' event delivers messages while a listener is attached", async () => {
     const port = await echo();
-    const channel = await connect({ port, identity: clientId });
+    const channel = await connect({ port, identity: clientId, trust: 'any' });
     const got: string[] = [];
     const all = new Promise<void>((resolve) =>
       channel.on('message', (m) => {
@@ -88,7 +88,7 @@ describe('channel API', () => {
 
   it('receive({ timeoutMs }) and receive({ signal }) give up without breaking the channel', async () => {
     const port = await echo();
-    const channel = await connect({ port, identity: clientId });
+    const channel = await connect({ port, identity: clientId, trust: 'any' });
     await assert.rejects(channel.receive({ timeoutMs: 50 }), { code: 'ERR_TIMEOUT' });
     await assert.rejects(channel.receive({ signal: AbortSignal.abort() }), { code: 'ERR_ABORTED' });
     await channel.send('still here');
@@ -100,7 +100,7 @@ describe('channel API', () => {
   it('a connect() signal bounds the dial and handshake only, not the channel', async () => {
     const port = await echo();
     const controller = new AbortController();
-    const channel = await connect({ port, identity: clientId, signal: controller.signal });
+    const channel = await connect({ port, identity: clientId, signal: controller.signal, trust: 'any' });
     controller.abort();
     await channel.send('after abort');
     assert.equal((await channel.receive()).toString(), 'after abort');
@@ -131,7 +131,7 @@ describe('channel API', () => {
         const batch = await channel.receiveFiles({ dir: join(work, 'inbox') });
         namesReceived([single.name, ...batch.map((f) => f.name)]);
       });
-      const channel = await connect({ port: await serve(server), identity: clientId });
+      const channel = await connect({ port: await serve(server), identity: clientId, trust: 'any' });
       await channel.sendFile(join(work, 'one.txt'));
       const sent = await channel.sendDirectory(join(work, 'tree'));
       assert.deepEqual(sent.files.map((f) => f.name), ['tree/inner/two.txt']);
@@ -146,7 +146,7 @@ describe('channel API', () => {
   it('invalid channel options are an argument error and leave no socket open', async () => {
     const { secureSocket } = await import('../src/protocol/connect.ts');
     const [a] = await socketPair();
-    await assert.rejects(secureSocket(a, 'client', { identity: clientId, handshakeTimeoutMs: 0 }), { code: 'ERR_INVALID_ARGUMENT' });
+    await assert.rejects(secureSocket(a, 'client', { identity: clientId, handshakeTimeoutMs: 0, trust: 'any' }), { code: 'ERR_INVALID_ARGUMENT' });
     assert.ok(a.destroyed);
   });
 
@@ -165,13 +165,13 @@ describe('servers survive their clients', () => {
       },
     );
     const port = await serve(server);
-    const channel = await connect({ port, identity: clientId });
+    const channel = await connect({ port, identity: clientId, trust: 'any' });
     await channel.send('x');
     await channel.receive();
     channel.socket.destroy();
     for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.ok(errors[0] instanceof NetcryptError && errors[0].code === 'ERR_TRUNCATED');
-    const again = await connect({ port, identity: clientId });
+    const again = await connect({ port, identity: clientId, trust: 'any' });
     await again.send('server still up');
     assert.equal((await again.receive()).toString(), 'server still up');
     await again.close();
@@ -199,7 +199,7 @@ describe('servers survive their clients', () => {
       serverChannel = channel;
     });
     const port = await serve(server);
-    const client = await connect({ port, identity: clientId });
+    const client = await connect({ port, identity: clientId, trust: 'any' });
     for (let i = 0; i < 20_000; i++) void client.send(new Uint8Array(0)).catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.ok(serverChannel.socket.isPaused(), 'empty messages count against the inbox limit');
@@ -211,7 +211,7 @@ describe('servers survive their clients', () => {
       channel.socket.pause(); // never reads again
     });
     const port = await serve(server);
-    const channel = await connect({ port, identity: clientId });
+    const channel = await connect({ port, identity: clientId, trust: 'any' });
     void channel.send(Buffer.alloc(8 << 20)).catch(() => {});
     // Without its own deadline this would wait for 'drain' forever; the test runner's timeout is the judge.
     await channel.close();

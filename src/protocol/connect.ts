@@ -46,29 +46,39 @@ export interface ConnectOptions extends ChannelOptions {
 
 /** Runs the handshake on a connected socket. The channel owns the socket from here on. */
 export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}): Promise<Channel> {
+  let verifier: Verifier;
   let resolved: [Identity, Backend];
   try {
+    verifier = buildVerifier(options, { requireChoice: role === 'client' });
     resolved = await awaitBeforeTakeover(socket, resolveIdentityAndBackend(options));
   } catch (error) {
     socket.destroy();
     throw error;
   }
-  return handshake(socket, role, options, resolved);
+  return handshake(socket, role, options, resolved, verifier);
 }
+
+type Verifier = ReturnType<typeof buildVerifier>;
 
 function resolveIdentityAndBackend(options: ChannelOptions): Promise<[Identity, Backend]> {
   return Promise.all([options.identity ?? generateIdentity(), resolveBackend(options.backend)]);
 }
 
 /** An aborted signal, a timeout or a refused peer all end in `ready` rejecting, with the socket destroyed. */
-async function handshake(socket: net.Socket, role: Role, options: ChannelOptions, [identity, backend]: [Identity, Backend]): Promise<Channel> {
+async function handshake(
+  socket: net.Socket,
+  role: Role,
+  options: ChannelOptions,
+  [identity, backend]: [Identity, Backend],
+  verifyPeer: Verifier,
+): Promise<Channel> {
   let channel: Channel;
   try {
     channel = new Channel(socket, {
       role,
       identity,
       backend,
-      verifyPeer: buildVerifier(options),
+      verifyPeer,
       maxMessageBytes: options.maxMessageBytes,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       signal: options.signal,
@@ -99,6 +109,16 @@ function dial(host: string, port: number, timeoutMs: number, signal?: AbortSigna
 export async function connect(options: ConnectOptions): Promise<Channel> {
   if (!options || (options.socket === undefined && !Number.isInteger(options.port))) throw invalidArgument('connect() needs a port');
   const host = options.host ?? '127.0.0.1';
+  // A supplied socket has no host:port to file a known-hosts entry under unless the caller names one.
+  const peerId = options.peerId ?? (options.socket === undefined ? `${host}:${options.port}` : undefined);
+  let verifier: Verifier;
+  try {
+    // Before dialling: a missing trust choice is the caller's mistake, not a network event.
+    verifier = buildVerifier({ ...options, peerId }, { requireChoice: true });
+  } catch (error) {
+    options.socket?.destroy();
+    throw error;
+  }
   // Resolved before dialling: a server may speak as soon as the connection is up.
   const resolved = await resolveIdentityAndBackend(options);
   const socket =
@@ -107,7 +127,5 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
       ? // Tor's own dial timeout (default 120 s: onion services are slow) unless the caller set one.
         await enableTor(options.tor === true ? {} : options.tor).connect(options.port, host, { signal: options.signal, timeoutMs: options.connectTimeoutMs })
       : await dial(host, options.port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, options.signal));
-  // A supplied socket has no host:port to file a known-hosts entry under unless the caller names one.
-  const peerId = options.peerId ?? (options.socket === undefined ? `${host}:${options.port}` : undefined);
-  return handshake(socket, 'client', { ...options, peerId }, resolved);
+  return handshake(socket, 'client', options, resolved, verifier);
 }

@@ -1,7 +1,7 @@
 /**
  * createServer() published as a Tor onion service: the server listens on a
  * loopback port of its own and Tor forwards the onion address's virtual
- * port to it. Clients reach it with connect({ host: address, port, tor: true }).
+ * port to it. Clients reach it with connect({ host: address, port, tor: true, pin }).
  */
 
 import type net from 'node:net';

@@ -15,7 +15,7 @@ const server = createServer({ identity: serverId }, async (channel) => {
   for await (const message of channel) await channel.send(message);
   await channel.close();
 });
-const channel = await connect({ port: await listen(server), identity: clientId });
+const channel = await connect({ port: await listen(server), identity: clientId, trust: 'any' });
 
 const uncaught = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
 channel.once('message', () => {
