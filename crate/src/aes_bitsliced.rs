@@ -1,9 +1,10 @@
-//! Bitsliced AES-256 decryption of 8 blocks at once, for CBC decryption
-//! (whose blocks are independent). In the style of Käsper and Schwabe
-//! (CHES 2009): vector `q[b]` holds bit `b` of all 128 state bytes; byte
-//! `4r + c` of a vector is row r, column c of the state (row-major, so row
-//! rotations are 32-bit lane rotations), and bit `k` of it is block k.
-//! Everything is AND/OR/XOR and fixed permutations: no data-dependent access.
+//! Bitsliced AES-256 on 8 blocks at once, for the modes whose blocks are
+//! independent: CBC decryption and CTR encryption (GCM). In the style of
+//! Käsper and Schwabe (CHES 2009): vector `q[b]` holds bit `b` of all 128
+//! state bytes; byte `4r + c` of a vector is row r, column c of the state
+//! (row-major, so row rotations are 32-bit lane rotations), and bit `k` of it
+//! is block k. Everything is AND/OR/XOR and fixed permutations: no
+//! data-dependent access.
 
 use crate::simd::V128;
 
@@ -20,6 +21,18 @@ const INV_SHIFT_ROWS: [u8; 16] = {
     while n < 16 {
         let (r, c) = (n / 4, n % 4);
         t[n] = (4 * r + (c + 4 - r) % 4) as u8;
+        n += 1;
+    }
+    t
+};
+
+/// ShiftRows on the row-major layout: row r moves left by r columns.
+const SHIFT_ROWS: [u8; 16] = {
+    let mut t = [0u8; 16];
+    let mut n = 0;
+    while n < 16 {
+        let (r, c) = (n / 4, n % 4);
+        t[n] = (4 * r + (c + r) % 4) as u8;
         n += 1;
     }
     t
@@ -49,6 +62,142 @@ fn transpose_bits(q: &mut Planes) {
     swap_move(q1, q5, 4, 0x0f);
     swap_move(q2, q6, 4, 0x0f);
     swap_move(q3, q7, 4, 0x0f);
+}
+
+/// The S-box on all 128 bytes: the 113-gate circuit of Boyar and Peralta
+/// ("A new combinational logic minimization technique with applications to
+/// cryptology", 2010; the gate list BearSSL's `aes_ct64` uses). Its four
+/// output negations are dropped: they amount to XORing 0x63 into the output,
+/// which the round keys after it carry instead (MixColumns and ShiftRows map
+/// an all-0x63 state to itself).
+#[inline(always)]
+fn sub_bytes(q: &mut Planes) {
+    let (x0, x1, x2, x3) = (q[7], q[6], q[5], q[4]);
+    let (x4, x5, x6, x7) = (q[3], q[2], q[1], q[0]);
+
+    // Top linear layer.
+    let y14 = x3.xor(x5);
+    let y13 = x0.xor(x6);
+    let y9 = x0.xor(x3);
+    let y8 = x0.xor(x5);
+    let t0 = x1.xor(x2);
+    let y1 = t0.xor(x7);
+    let y4 = y1.xor(x3);
+    let y12 = y13.xor(y14);
+    let y2 = y1.xor(x0);
+    let y5 = y1.xor(x6);
+    let y3 = y5.xor(y8);
+    let t1 = x4.xor(y12);
+    let y15 = t1.xor(x5);
+    let y20 = t1.xor(x1);
+    let y6 = y15.xor(x7);
+    let y10 = y15.xor(t0);
+    let y11 = y20.xor(y9);
+    let y7 = x7.xor(y11);
+    let y17 = y10.xor(y11);
+    let y19 = y10.xor(y8);
+    let y16 = t0.xor(y11);
+    let y21 = y13.xor(y16);
+    let y18 = x0.xor(y16);
+
+    // Shared non-linear middle: inversion in GF(2⁸).
+    let t2 = y12.and(y15);
+    let t3 = y3.and(y6);
+    let t4 = t3.xor(t2);
+    let t5 = y4.and(x7);
+    let t6 = t5.xor(t2);
+    let t7 = y13.and(y16);
+    let t8 = y5.and(y1);
+    let t9 = t8.xor(t7);
+    let t10 = y2.and(y7);
+    let t11 = t10.xor(t7);
+    let t12 = y9.and(y11);
+    let t13 = y14.and(y17);
+    let t14 = t13.xor(t12);
+    let t15 = y8.and(y10);
+    let t16 = t15.xor(t12);
+    let t17 = t4.xor(t14);
+    let t18 = t6.xor(t16);
+    let t19 = t9.xor(t14);
+    let t20 = t11.xor(t16);
+    let t21 = t17.xor(y20);
+    let t22 = t18.xor(y19);
+    let t23 = t19.xor(y21);
+    let t24 = t20.xor(y18);
+
+    let t25 = t21.xor(t22);
+    let t26 = t21.and(t23);
+    let t27 = t24.xor(t26);
+    let t28 = t25.and(t27);
+    let t29 = t28.xor(t22);
+    let t30 = t23.xor(t24);
+    let t31 = t22.xor(t26);
+    let t32 = t31.and(t30);
+    let t33 = t32.xor(t24);
+    let t34 = t23.xor(t33);
+    let t35 = t27.xor(t33);
+    let t36 = t24.and(t35);
+    let t37 = t36.xor(t34);
+    let t38 = t27.xor(t36);
+    let t39 = t29.and(t38);
+    let t40 = t25.xor(t39);
+
+    let t41 = t40.xor(t37);
+    let t42 = t29.xor(t33);
+    let t43 = t29.xor(t40);
+    let t44 = t33.xor(t37);
+    let t45 = t42.xor(t41);
+    let z0 = t44.and(y15);
+    let z1 = t37.and(y6);
+    let z2 = t33.and(x7);
+    let z3 = t43.and(y16);
+    let z4 = t40.and(y1);
+    let z5 = t29.and(y7);
+    let z6 = t42.and(y11);
+    let z7 = t45.and(y17);
+    let z8 = t41.and(y10);
+    let z9 = t44.and(y12);
+    let z10 = t37.and(y3);
+    let z11 = t33.and(y4);
+    let z12 = t43.and(y13);
+    let z13 = t40.and(y5);
+    let z14 = t29.and(y2);
+    let z15 = t42.and(y9);
+    let z16 = t45.and(y14);
+    let z17 = t41.and(y8);
+
+    // Bottom linear layer.
+    let t46 = z15.xor(z16);
+    let t47 = z10.xor(z11);
+    let t48 = z5.xor(z13);
+    let t49 = z9.xor(z10);
+    let t50 = z2.xor(z12);
+    let t51 = z2.xor(z5);
+    let t52 = z7.xor(z8);
+    let t53 = z0.xor(z3);
+    let t54 = z6.xor(z7);
+    let t55 = z16.xor(z17);
+    let t56 = z12.xor(t48);
+    let t57 = t50.xor(t53);
+    let t58 = z4.xor(t46);
+    let t59 = z3.xor(t54);
+    let t60 = t46.xor(t57);
+    let t61 = z14.xor(t57);
+    let t62 = t52.xor(t58);
+    let t63 = t49.xor(t58);
+    let t64 = z4.xor(t59);
+    let t65 = t61.xor(t62);
+    let t66 = z1.xor(t63);
+    let t67 = t64.xor(t65);
+    let s3 = t53.xor(t66);
+    q[7] = t59.xor(t63);
+    q[6] = t64.xor(s3); // ¬ dropped
+    q[5] = t55.xor(t67); // ¬ dropped
+    q[4] = s3;
+    q[3] = t51.xor(t66);
+    q[2] = t47.xor(t65);
+    q[1] = t56.xor(t62); // ¬ dropped
+    q[0] = t48.xor(t60); // ¬ dropped
 }
 
 /// The inverse S-box on all 128 bytes: the depth-16 circuit of Boyar and
@@ -186,15 +335,24 @@ fn inv_mix_columns(q: &mut Planes) {
         q[6].xor(u[4]),
         q[7].xor(u[5]),
     ];
-    // MixColumns: with t = a + rot1(a), out = {02}·t + rot1(a) + rot2(t).
-    let ra: Planes = core::array::from_fn(|b| a[b].rotate_words_1());
-    let t: Planes = core::array::from_fn(|b| a[b].xor(ra[b]));
+    *q = a;
+    mix_columns(q);
+}
+
+/// MixColumns: with t = a + rot1(a), out = {02}·t + rot1(a) + rot2(t), where
+/// rot1 brings row r + 1 to row r and {02}· moves bits up by one, folding bit 7
+/// back in through x⁸ = x⁴ + x³ + x + 1.
+#[inline(always)]
+fn mix_columns(q: &mut Planes) {
+    let ra: Planes = core::array::from_fn(|b| q[b].rotate_words_1());
+    let t: Planes = core::array::from_fn(|b| q[b].xor(ra[b]));
     let xt = [t[7], t[0].xor(t[7]), t[1], t[2].xor(t[7]), t[3].xor(t[7]), t[4], t[5], t[6]];
     *q = core::array::from_fn(|b| xt[b].xor(ra[b]).xor(t[b].rotate_words_2()));
 }
 
+/// ShiftRows or InvShiftRows, as the byte permutation `perm` of every plane.
 #[inline(always)]
-fn inv_shift_rows(q: &mut Planes, perm: V128) {
+fn permute_bytes(q: &mut Planes, perm: V128) {
     for v in q.iter_mut() {
         *v = V128::swizzle(*v, perm);
     }
@@ -207,18 +365,21 @@ fn add_round_key(q: &mut Planes, rk: &Planes) {
     }
 }
 
-/// AES-256 decryption round keys, bitsliced (each bit spread over all 8 blocks).
-pub struct DecKey {
+/// AES-256 round keys, bitsliced (each bit spread over all 8 blocks), for
+/// both directions.
+pub struct Key {
     rk: [Planes; 15],
 }
 
-impl DecKey {
-    pub fn new(round_keys: &[[u8; 16]; 15]) -> DecKey {
+impl Key {
+    pub fn new(round_keys: &[[u8; 16]; 15]) -> Key {
         let to_rows = V128::from_bytes(TRANSPOSE_4X4);
         let mut rk = [[V128::zero(); 8]; 15];
         for (r, key) in round_keys.iter().enumerate() {
-            // Rounds that feed the S-box carry the 0x63 its circuit leaves out;
-            // InvMixColumns maps an all-0x63 state to itself.
+            // Every round key but the first carries the 0x63 the S-box circuits
+            // leave out: encryption's (after its S-box, through ShiftRows and
+            // MixColumns) and decryption's (before its inverse S-box, through
+            // InvMixColumns); all of them map an all-0x63 state to itself.
             let c = V128::splat(if r > 0 { 0x63 } else { 0 });
             let k = V128::swizzle(V128::load(key).xor(c), to_rows);
             for (b, plane) in rk[r].iter_mut().enumerate() {
@@ -226,7 +387,67 @@ impl DecKey {
                 *plane = k.and(bit).bytes_eq(bit);
             }
         }
-        DecKey { rk }
+        Key { rk }
+    }
+
+    /// Encrypts 8 blocks (128 bytes) in place.
+    #[inline(always)]
+    fn encrypt8(&self, blocks: &mut [u8; 128]) {
+        let to_rows = V128::from_bytes(TRANSPOSE_4X4);
+        let sr = V128::from_bytes(SHIFT_ROWS);
+        let mut q: Planes = core::array::from_fn(|k| V128::swizzle(V128::load(&blocks[16 * k..]), to_rows));
+        transpose_bits(&mut q);
+        add_round_key(&mut q, &self.rk[0]);
+        for r in 1..14 {
+            sub_bytes(&mut q);
+            permute_bytes(&mut q, sr);
+            mix_columns(&mut q);
+            add_round_key(&mut q, &self.rk[r]);
+        }
+        sub_bytes(&mut q);
+        permute_bytes(&mut q, sr);
+        add_round_key(&mut q, &self.rk[14]);
+        transpose_bits(&mut q);
+        for (k, v) in q.iter().enumerate() {
+            V128::swizzle(*v, to_rows).store(&mut blocks[16 * k..]);
+        }
+    }
+
+    /// Encrypts up to 8 blocks in place (ECB, for GCM's H = E(0) and E(J0));
+    /// `blocks.len()` must be a multiple of 16, at most 128.
+    pub fn encrypt_blocks(&self, blocks: &mut [u8]) {
+        let mut batch = [0u8; 128];
+        batch[..blocks.len()].copy_from_slice(blocks);
+        self.encrypt8(&mut batch);
+        blocks.copy_from_slice(&batch[..blocks.len()]);
+        crate::ct::wipe(&mut batch);
+    }
+
+    /// CTR mode with a 32-bit big-endian counter in the last four bytes of
+    /// `counter` (GCM's inc32): XORs the keystream into `data`, any length,
+    /// and advances `counter` by the number of blocks used (a partial block
+    /// counts as one, so only the last call may end mid-block).
+    pub fn ctr32_xor(&self, counter: &mut [u8; 16], data: &mut [u8]) {
+        let mut n = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
+        let mut batch = [0u8; 128];
+        for chunk in data.chunks_mut(128) {
+            for k in 0..8 {
+                batch[16 * k..16 * k + 12].copy_from_slice(&counter[..12]);
+                batch[16 * k + 12..16 * k + 16].copy_from_slice(&n.wrapping_add(k as u32).to_be_bytes());
+            }
+            self.encrypt8(&mut batch);
+            let (len, full) = (chunk.len(), chunk.len() / 16);
+            let mut blocks = chunk.chunks_exact_mut(16);
+            for (k, out) in (&mut blocks).enumerate() {
+                V128::load(out).xor(V128::load(&batch[16 * k..])).store(out);
+            }
+            for (b, k) in blocks.into_remainder().iter_mut().zip(&batch[16 * full..]) {
+                *b ^= k;
+            }
+            n = n.wrapping_add(((len + 15) / 16) as u32);
+        }
+        counter[12..].copy_from_slice(&n.to_be_bytes());
+        crate::ct::wipe(&mut batch);
     }
 
     /// Decrypts 8 blocks (128 bytes) in place, without chaining.
@@ -238,12 +459,12 @@ impl DecKey {
         transpose_bits(&mut q);
         add_round_key(&mut q, &self.rk[14]);
         for r in (1..14).rev() {
-            inv_shift_rows(&mut q, inv_sr);
+            permute_bytes(&mut q, inv_sr);
             inv_sub_bytes(&mut q);
             add_round_key(&mut q, &self.rk[r]);
             inv_mix_columns(&mut q);
         }
-        inv_shift_rows(&mut q, inv_sr);
+        permute_bytes(&mut q, inv_sr);
         inv_sub_bytes(&mut q);
         add_round_key(&mut q, &self.rk[0]);
         transpose_bits(&mut q);
@@ -270,7 +491,7 @@ impl DecKey {
     }
 }
 
-impl Drop for DecKey {
+impl Drop for Key {
     fn drop(&mut self) {
         crate::ct::wipe(&mut self.rk);
     }
@@ -324,7 +545,7 @@ mod tests {
         let ct =
             [0x8e, 0xa2, 0xb7, 0xca, 0x51, 0x67, 0x45, 0xbf, 0xea, 0xfc, 0x49, 0x90, 0x4b, 0x49, 0x60, 0x89];
         let pt: [u8; 16] = core::array::from_fn(|i| (i * 0x11) as u8);
-        let dk = DecKey::new(&RoundKeys::expand(&key).0);
+        let dk = Key::new(&RoundKeys::expand(&key).0);
         let mut data = [0u8; 48];
         let iv = [0u8; 16];
         for k in 0..3 {
@@ -332,5 +553,99 @@ mod tests {
         }
         dk.cbc_decrypt(&iv, &mut data);
         assert_eq!(data[..16], pt);
+    }
+
+    #[test]
+    fn sub_bytes_is_the_sbox() {
+        for half in 0..2 {
+            let mut bytes: [u8; 128] = core::array::from_fn(|n| (128 * half + n) as u8);
+            let mut q: Planes = core::array::from_fn(|k| V128::load(&bytes[16 * k..]));
+            transpose_bits(&mut q);
+            sub_bytes(&mut q);
+            transpose_bits(&mut q);
+            for (k, v) in q.iter().enumerate() {
+                v.store(&mut bytes[16 * k..]);
+            }
+            for (n, &y) in bytes.iter().enumerate() {
+                let x = (128 * half + n) as u8;
+                // The circuit leaves out the affine constant (see sub_bytes).
+                assert_eq!(y ^ 0x63, crate::aes_vperm::tests::sbox_reference(x), "S({x:#x})");
+            }
+        }
+    }
+
+    #[test]
+    fn fips197_c3_encrypt() {
+        let key: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let pt: [u8; 16] = core::array::from_fn(|i| (i * 0x11) as u8);
+        let ct =
+            [0x8e, 0xa2, 0xb7, 0xca, 0x51, 0x67, 0x45, 0xbf, 0xea, 0xfc, 0x49, 0x90, 0x4b, 0x49, 0x60, 0x89];
+        let k = Key::new(&RoundKeys::expand(&key).0);
+        // Every slot of the batch, so that each of the 8 bit positions is checked.
+        let mut blocks = [0u8; 128];
+        for slot in blocks.chunks_exact_mut(16) {
+            slot.copy_from_slice(&pt);
+        }
+        k.encrypt_blocks(&mut blocks);
+        for slot in blocks.chunks_exact(16) {
+            assert_eq!(slot, ct);
+        }
+    }
+
+    /// NIST SP 800-38A F.5.5, CTR-AES256.Encrypt.
+    #[test]
+    fn sp800_38a_ctr_aes256() {
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        };
+        let key: [u8; 32] =
+            hex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4").try_into().unwrap();
+        let mut counter: [u8; 16] = hex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff").try_into().unwrap();
+        let mut data = hex(concat!(
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51",
+            "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710"
+        ));
+        Key::new(&RoundKeys::expand(&key).0).ctr32_xor(&mut counter, &mut data);
+        let ct = hex(concat!(
+            "601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c5",
+            "2b0930daa23de94ce87017ba2d84988ddfc9c58db67aada613c2dd08457941a6"
+        ));
+        assert_eq!(data, ct);
+        assert_eq!(counter[12..], [0xfc, 0xfd, 0xff, 0x03]);
+    }
+
+    /// CTR of every length up to three batches, in one call and split at
+    /// every block boundary, against one block at a time; the counter wraps
+    /// within its last 32 bits only.
+    #[test]
+    fn ctr32_matches_blockwise_encryption() {
+        let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(73) ^ 0x5a);
+        let k = Key::new(&RoundKeys::expand(&key).0);
+        let mut start = [0xab; 16];
+        start[12..].copy_from_slice(&0xffff_fffdu32.to_be_bytes());
+        let mut keystream = vec![0u8; 400];
+        for (i, block) in keystream.chunks_exact_mut(16).enumerate() {
+            block[..12].copy_from_slice(&start[..12]);
+            block[12..].copy_from_slice(&0xffff_fffdu32.wrapping_add(i as u32).to_be_bytes());
+            k.encrypt_blocks(block);
+        }
+        for len in 0..=384 {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let expected: Vec<u8> = msg.iter().zip(&keystream).map(|(m, k)| m ^ k).collect();
+            let mut counter = start;
+            let mut data = msg.clone();
+            k.ctr32_xor(&mut counter, &mut data);
+            assert_eq!(data, expected, "len {len}");
+            let blocks = (len + 15) / 16;
+            assert_eq!(counter[12..], 0xffff_fffdu32.wrapping_add(blocks as u32).to_be_bytes());
+            assert_eq!(counter[..12], start[..12]);
+            for split in (16..len).step_by(16) {
+                let (mut counter, mut data) = (start, msg.clone());
+                let (a, b) = data.split_at_mut(split);
+                k.ctr32_xor(&mut counter, a);
+                k.ctr32_xor(&mut counter, b);
+                assert_eq!(data, expected, "len {len} split {split}");
+            }
+        }
     }
 }

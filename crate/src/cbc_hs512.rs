@@ -1,7 +1,7 @@
 //! A256CBC-HS512 (RFC 7518 §5.2.2, §5.2.5) and the AES-256-CBC with PKCS#7
 //! padding it is built on.
 
-use crate::aes_bitsliced::DecKey;
+use crate::aes_bitsliced;
 use crate::aes_key::RoundKeys;
 use crate::aes_vperm::{BetweenRounds, CbcEncryptor, EncKey};
 use crate::hmac::HmacSha512;
@@ -41,7 +41,7 @@ pub fn aes256_cbc_decrypt(key: &[u8; 32], iv: &[u8; IV_LEN], buf: &mut [u8]) -> 
     if buf.is_empty() || buf.len() % BLOCK_LEN != 0 {
         return None;
     }
-    DecKey::new(&RoundKeys::expand(key).0).cbc_decrypt(iv, buf);
+    aes_bitsliced::Key::new(&RoundKeys::expand(key).0).cbc_decrypt(iv, buf);
     let pad = padding_len(&buf[buf.len() - BLOCK_LEN..])?;
     Some(buf.len() - pad)
 }

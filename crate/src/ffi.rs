@@ -6,7 +6,8 @@
 //! Every function trusts the caller for the sizes of the regions it names
 //! (that is what makes them `unsafe`) and checks everything else.
 
-use crate::{cbc_hs512, envelope, hmac::HmacSha512};
+use crate::aes_key::RoundKeys;
+use crate::{aes_bitsliced, cbc_hs512, envelope, hmac::HmacSha512};
 
 /// A byte slice from the caller; `len == 0` allows any pointer, even null.
 ///
@@ -173,6 +174,18 @@ pub unsafe extern "C" fn nc_aes256_cbc_decrypt(
     len: usize,
 ) -> i32 {
     to_i32(cbc_hs512::aes256_cbc_decrypt(array(key), array(iv), bytes_mut(data, len)))
+}
+
+/// Test hook: AES-256 in CTR mode with a 32-bit big-endian counter in the
+/// last four bytes of the 16-byte `counter` block (GCM's inc32), XORed into
+/// `data` in place; writes the advanced counter back.
+///
+/// # Safety
+/// `key`: 32 bytes, `counter`: 16 (read and written), `data`: `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nc_aes256_ctr32(key: *const u8, counter: *mut u8, data: *mut u8, len: usize) {
+    let ctr = &mut *(counter as *mut [u8; 16]);
+    aes_bitsliced::Key::new(&RoundKeys::expand(array(key)).0).ctr32_xor(ctr, bytes_mut(data, len));
 }
 
 /// Test hook: the full 64-byte HMAC-SHA-512 of `msg` under a key of any length.

@@ -25,6 +25,7 @@ interface CoreExports {
   nc_aes256_cbc_encrypt(keyPtr: number, ivPtr: number, dataPtr: number, len: number): number;
   nc_aes256_cbc_decrypt(keyPtr: number, ivPtr: number, dataPtr: number, len: number): number;
   nc_hmac_sha512(keyPtr: number, keyLen: number, msgPtr: number, msgLen: number, outPtr: number): void;
+  nc_aes256_ctr32(keyPtr: number, counterPtr: number, dataPtr: number, len: number): void;
 }
 
 /** Largest input we place in linear memory at once (wasm32 addresses 4 GiB; leave room). */
@@ -145,6 +146,16 @@ export class WasmCore {
     const dataPtr = s.put(ciphertext);
     const length = this.core.nc_aes256_cbc_decrypt(keyPtr, ivPtr, dataPtr, ciphertext.length);
     return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
+  }
+
+  /** Bitsliced AES-256-CTR (32-bit counter), exposed so it can be checked against node:crypto in the real module. */
+  aes256Ctr32(key: Uint8Array, counter: Uint8Array, data: Uint8Array): { output: Uint8Array; counter: Uint8Array } {
+    const s = new Scratch(this.core, key.length + counter.length + data.length);
+    const keyPtr = s.put(key);
+    const counterPtr = s.put(counter);
+    const dataPtr = s.put(data);
+    this.core.nc_aes256_ctr32(keyPtr, counterPtr, dataPtr, data.length);
+    return { output: s.bytes.slice(dataPtr, dataPtr + data.length), counter: s.bytes.slice(counterPtr, counterPtr + 16) };
   }
 
   hmacSha512(key: Uint8Array, message: Uint8Array): Uint8Array {
