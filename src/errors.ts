@@ -46,6 +46,8 @@ export const ErrorCode = {
   FILE_EXISTS: 'ERR_FILE_EXISTS',
   /** A local file operation failed (missing source, permissions, disk full). */
   FILE_IO: 'ERR_FILE_IO',
+  /** The receiver refused a file offer: its onOffer hook said no, or the offer broke its maxFiles/maxBytes limit. */
+  FILE_REFUSED: 'ERR_FILE_REFUSED',
   /** The source file changed while it was being sent. */
   FILE_CHANGED: 'ERR_FILE_CHANGED',
   /** The SOCKS proxy could not be reached. */
