@@ -37,7 +37,7 @@ const message: fc.Arbitrary<ControlMessage> = fc.oneof(
   fc.record({ t: fc.constant('start' as const), id, index, offset: count }),
   fc.record({ t: fc.constant('end' as const), id, index, sha256: digest }),
   fc.record({ t: fc.constant('send-failed' as const), id, code, message: text }),
-  fc.record({ t: fc.constant('want' as const), id, index, offset: count, prefix: digest, credit: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) }),
+  fc.record({ t: fc.constant('want' as const), id, index, offset: count, nonce: digest, prefix: digest, credit: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) }),
   fc.record({ t: fc.constant('credit' as const), id, bytes: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) }),
   fc.record({ t: fc.constant('done' as const), id }),
   fc.record({ t: fc.constant('receive-failed' as const), id, code, message: text }),

@@ -162,7 +162,7 @@ describe('control messages', () => {
     { t: 'start', id: 2, index: 1, offset: 0 },
     { t: 'end', id: 2, index: 1, sha256: digest },
     { t: 'send-failed', id: 3, code: ErrorCode.FILE_CHANGED, message: 'changed' },
-    { t: 'want', id: 2, index: 1, offset: 10, prefix: digest, credit: 4096 },
+    { t: 'want', id: 2, index: 1, offset: 10, nonce: new Uint8Array(32).fill(9), prefix: digest, credit: 4096 },
     { t: 'credit', id: 2, bytes: 100 },
     { t: 'done', id: 2 },
     { t: 'receive-failed', id: 2, code: ErrorCode.FILE_EXISTS, message: 'exists' },

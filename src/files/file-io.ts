@@ -1,6 +1,6 @@
 /** Small file-system helpers shared by the sending and receiving sides. */
 
-import type { Hash } from 'node:crypto';
+import type { Hash, Hmac } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { abortError } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
@@ -34,14 +34,14 @@ export function ioError(error: unknown, what: string): NetcryptError {
   return new NetcryptError(ErrorCode.FILE_IO, `cannot ${what}: ${detail}`, { cause: error });
 }
 
-/** Feeds the first `length` bytes of an open file into `hash`; false if the file is shorter. */
-export async function hashPrefix(handle: FileHandle, hash: Hash, length: number, signal?: AbortSignal): Promise<boolean> {
+/** Feeds the first `length` bytes of an open file into each of `hashes`, in one pass; false if the file is shorter. */
+export async function hashPrefix(handle: FileHandle, hashes: readonly (Hash | Hmac)[], length: number, signal?: AbortSignal): Promise<boolean> {
   const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, length));
   for (let position = 0; position < length; ) {
     if (signal?.aborted) throw abortError(signal);
     const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, length - position), position);
     if (bytesRead === 0) return false;
-    hash.update(buffer.subarray(0, bytesRead));
+    for (const hash of hashes) hash.update(buffer.subarray(0, bytesRead));
     position += bytesRead;
   }
   return true;

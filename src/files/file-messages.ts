@@ -12,9 +12,11 @@
  *                       start    { id, index, offset }  content of entry `index` follows on lane 2
  *                       end      { id, index, sha256 }  SHA-256 of the whole file
  *                       send-failed { id, code, message }
- *   receiver → sender   want     { id, index, offset, prefix, credit }
- *                                send entry `index` from `offset`; `prefix` is the SHA-256 of
- *                                the bytes already held, `credit` the bytes it may send now
+ *   receiver → sender   want     { id, index, offset, nonce, prefix, credit }
+ *                                send entry `index` from `offset`; `prefix` is HMAC-SHA256 keyed
+ *                                with the fresh random `nonce` over the `offset` bytes already held
+ *                                (never a plain SHA-256, which a peer could extend), `credit` the
+ *                                bytes it may send now
  *                       credit   { id, bytes }          more bytes may be sent
  *                       done     { id }                 every entry is in place
  *                       receive-failed { id, code, message }
@@ -77,7 +79,7 @@ export type SenderMessage =
   | { t: 'send-failed'; id: number; code: ErrorCode; message: string };
 
 export type ReceiverMessage =
-  | { t: 'want'; id: number; index: number; offset: number; prefix: Uint8Array; credit: number }
+  | { t: 'want'; id: number; index: number; offset: number; nonce: Uint8Array; prefix: Uint8Array; credit: number }
   | { t: 'credit'; id: number; bytes: number }
   | { t: 'done'; id: number }
   | { t: 'receive-failed'; id: number; code: ErrorCode; message: string };
@@ -90,7 +92,7 @@ const FIELDS: Record<ControlMessage['t'], string[]> = {
   start: ['id', 'index', 'offset'],
   end: ['id', 'index', 'sha256'],
   'send-failed': ['id', 'code', 'message'],
-  want: ['id', 'index', 'offset', 'prefix', 'credit'],
+  want: ['id', 'index', 'offset', 'nonce', 'prefix', 'credit'],
   credit: ['id', 'bytes'],
   done: ['id'],
   'receive-failed': ['id', 'code', 'message'],
@@ -185,7 +187,7 @@ export function decodeControl(bytes: Uint8Array): ControlMessage {
   // The channel already refused a longer lane-1 message while it arrived; this covers any other caller.
   if (bytes.length > MAX_CONTROL_MESSAGE_BYTES) throw protocolError(`control message longer than ${MAX_CONTROL_MESSAGE_BYTES} bytes`);
   const r = new StrictReader(bytes, protocolError);
-  const count = r.map(2, 6);
+  const count = r.map(2, 7);
   r.key('t');
   const t = r.str(1, 16) as ControlMessage['t'];
   if (!Object.hasOwn(FIELDS, t)) throw protocolError(`unknown control message ${JSON.stringify(t)}`);
@@ -214,7 +216,15 @@ function readFields(r: StrictReader, t: ControlMessage['t'], id: number): Contro
     case 'end':
       return { t, id, index: index(), sha256: digest('sha256') };
     case 'want':
-      return { t, id, index: index(), offset: field('offset', () => r.int(0, MAX_COUNT)), prefix: digest('prefix'), credit: field('credit', () => r.int(1, MAX_COUNT)) };
+      return {
+        t,
+        id,
+        index: index(),
+        offset: field('offset', () => r.int(0, MAX_COUNT)),
+        nonce: digest('nonce'),
+        prefix: digest('prefix'),
+        credit: field('credit', () => r.int(1, MAX_COUNT)),
+      };
     case 'credit':
       return { t, id, bytes: field('bytes', () => r.int(1, MAX_COUNT)) };
     case 'done':

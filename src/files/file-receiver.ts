@@ -11,7 +11,7 @@
  * that changed, a local I/O error) removes it.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { SecureChannel } from '../channel/secure-channel.ts';
 import { checkTimeout } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
@@ -33,6 +33,8 @@ import {
 } from './file-target.ts';
 import { type ProgressListener, ProgressMeter } from './progress.ts';
 
+/** Bytes of the random key of each `want`'s prefix proof. */
+const NONCE_BYTES = 32;
 /** Content the sender may have in flight per file: the most this side buffers. */
 const WINDOW_BYTES = 4 * 1024 * 1024;
 
@@ -140,13 +142,17 @@ async function receiveContent(
   const partial = await openPartial(target);
   const { handle, length: held } = partial;
   try {
-    // Offer what an earlier attempt left, if it can be a prefix of this file.
+    // Offer what an earlier attempt left, if it can be a prefix of this file. The peer learns only
+    // a hash of it keyed with a fresh nonce: a plain SHA-256 would let it forge the final hash by
+    // length extension without holding the bytes.
+    const nonce = randomBytes(NONCE_BYTES);
     const prefix = createHash('sha256');
-    const offered = held <= entry.size && (await hashPrefix(handle, prefix, held, signal)) ? held : 0;
+    const proof = createHmac('sha256', nonce);
+    const offered = held <= entry.size && (await hashPrefix(handle, [prefix, proof], held, signal)) ? held : 0;
     const window = Math.min(WINDOW_BYTES, lanes.channel.maxMessageBytes);
     lanes.openWindow(id, window);
-    const prefixDigest = (offered > 0 ? prefix.copy() : createHash('sha256')).digest();
-    await lanes.send({ t: 'want', id, index, offset: offered, prefix: prefixDigest, credit: window });
+    const prefixProof = (offered > 0 ? proof : createHmac('sha256', nonce)).digest();
+    await lanes.send({ t: 'want', id, index, offset: offered, nonce, prefix: prefixProof, credit: window });
 
     const start = await nextEvent(lanes, id, signal, wait);
     if (start.t !== 'start' || start.index !== index) throw lanes.violation(`expected the start of entry ${index}, got ${start.t}`);

@@ -10,7 +10,7 @@
  * difference is ERR_FILE_CHANGED, and the receiver discards what it got.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
@@ -190,12 +190,13 @@ async function sendContent(
     };
     checkUnchanged(await handle.stat(), source.stats, name);
 
-    // Resume only from a prefix the receiver holds byte for byte; anything else starts over.
+    // Resume only from a prefix the receiver holds byte for byte (its keyed hash matches ours); anything else starts over.
     let hash = createHash('sha256');
     let offset = 0;
     if (want.offset > 0 && want.offset <= entry.size) {
-      if (!(await hashPrefix(handle, hash, want.offset, signal))) throw changed(name);
-      if (hash.copy().digest().equals(want.prefix)) offset = want.offset;
+      const proof = createHmac('sha256', want.nonce);
+      if (!(await hashPrefix(handle, [hash, proof], want.offset, signal))) throw changed(name);
+      if (timingSafeEqual(proof.digest(), want.prefix)) offset = want.offset;
       else hash = createHash('sha256');
     }
     await lanes.send({ t: 'start', id, index: want.index, offset });

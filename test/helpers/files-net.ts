@@ -48,11 +48,14 @@ export class Peers {
     return peers;
   }
 
-  /** A connected pair; with `cutAfter`, the connection is destroyed once that many bytes went from sender to receiver. */
-  async pair(options: { cutAfter?: number } = {}): Promise<ChannelPair> {
+  /**
+   * A connected pair; with `cutAfter`, the connection is destroyed once that many bytes went from sender to receiver.
+   * The sender uses the server's identity unless given another.
+   */
+  async pair(options: { cutAfter?: number; identity?: Identity } = {}): Promise<ChannelPair> {
     const port = options.cutAfter === undefined ? this.#port : await this.#cuttingProxy(options.cutAfter);
     const receiver = new Promise<SecureChannel>((resolve) => this.#waiting.push(resolve));
-    const sender = await connect({ port, identity: this.#identity, pin: this.#identity.fingerprint, backend: 'native' });
+    const sender = await connect({ port, identity: options.identity ?? this.#identity, pin: this.#identity.fingerprint, backend: 'native' });
     const pair = { sender, receiver: await receiver };
     this.#channels.add(pair.sender).add(pair.receiver);
     return pair;
