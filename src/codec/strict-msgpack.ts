@@ -99,9 +99,11 @@ export class StrictReader {
   /** A bin of `min`..`max` bytes, as a view into the input (no copy). */
   bin(min: number, max: number): Uint8Array {
     const type = this.#byte();
-    const width = type === 0xc4 ? 1 : type === 0xc5 ? 2 : type === 0xc6 ? 4 : 0;
-    if (width === 0) throw this.#fail('expected bin');
-    const length = this.#length(width, 0);
+    let length: number;
+    if (type === 0xc4) length = this.#length(1, 0);
+    else if (type === 0xc5) length = this.#length(2, 0x100);
+    else if (type === 0xc6) length = this.#length(4, 0x1_0000);
+    else throw this.#fail('expected bin');
     return this.#slice(length, min, max, 'bin');
   }
 

@@ -1,12 +1,13 @@
 /**
  * The two handshake messages of netcrypt/1, as MessagePack maps with a
- * fixed schema. Decoding is strict: unknown or missing fields, wrong types
- * and wrong lengths are errors. The protocol name and version are checked
- * before anything else so a peer on another version gets ERR_VERSION, not
- * a schema complaint.
+ * fixed schema in the canonical form of src/codec/strict-msgpack.ts, keys
+ * in the order below. Anything else is ERR_PROTOCOL. A hello's first three
+ * keys are t, p, v in every version, so they are read and checked before
+ * the rest of the schema (including its field count): a peer on another
+ * version gets ERR_VERSION, not a schema complaint.
  */
 
-import { Decoder, encode } from '@msgpack/msgpack';
+import { StrictReader, StrictWriter } from '../codec/strict-msgpack.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 
 export const PROTOCOL_NAME = 'netcrypt';
@@ -33,89 +34,75 @@ export interface KeyMessage {
   wrapped: Uint8Array;
 }
 
-const HELLO_FIELDS = ['t', 'p', 'v', 'role', 'features', 'rsa', 'x25519', 'nonce'];
-const KEY_FIELDS = ['t', 'wrapped'];
+/** Most features a hello may list, and the longest feature name. */
+const MAX_FEATURES = 16;
+const MAX_FEATURE_BYTES = 64;
+/** Most fields a hello of any version may have before this side refuses to read on. */
+const MAX_HELLO_FIELDS = 16;
 
 export function encodeHello(hello: Hello): Uint8Array {
-  return encode({
-    t: 'hello',
-    p: PROTOCOL_NAME,
-    v: PROTOCOL_VERSION,
-    role: hello.role,
-    features: hello.features,
-    rsa: hello.rsa,
-    x25519: hello.x25519,
-    nonce: hello.nonce,
-  });
+  const w = new StrictWriter(MAX_HANDSHAKE_FRAME)
+    .map(8)
+    .key('t').str('hello')
+    .key('p').str(PROTOCOL_NAME)
+    .key('v').int(PROTOCOL_VERSION)
+    .key('role').str(hello.role)
+    .key('features').array(hello.features.length);
+  for (const feature of hello.features) w.str(feature);
+  return w.key('rsa').bin(hello.rsa).key('x25519').bin(hello.x25519).key('nonce').bin(hello.nonce).finish();
 }
 
 export function encodeKeyMessage(message: KeyMessage): Uint8Array {
-  return encode({ t: 'key', wrapped: message.wrapped });
+  return new StrictWriter(600).map(2).key('t').str('key').key('wrapped').bin(message.wrapped).finish();
 }
 
-function protocolError(message: string, cause?: unknown): NetcryptError {
-  return new NetcryptError(ErrorCode.PROTOCOL, message, { cause });
+function protocolError(message: string): NetcryptError {
+  return new NetcryptError(ErrorCode.PROTOCOL, message);
 }
 
-function decodeMap(bytes: Uint8Array): Record<string, unknown> {
-  const limit = Math.min(bytes.length, MAX_HANDSHAKE_FRAME);
-  const decoder = new Decoder({ maxStrLength: 64, maxBinLength: limit, maxArrayLength: 16, maxMapLength: 16, maxExtLength: 0 });
-  let value: unknown;
-  try {
-    value = decoder.decode(bytes);
-  } catch (error) {
-    throw protocolError('handshake message is not valid MessagePack', error);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
-    throw protocolError('handshake message is not a map');
-  }
-  return value as Record<string, unknown>;
-}
-
-function checkFields(map: Record<string, unknown>, expected: string[], what: string): void {
-  const keys = Object.keys(map);
-  if (keys.length !== expected.length || !expected.every((k) => Object.hasOwn(map, k))) {
-    throw protocolError(`${what} has fields [${keys.join(', ')}]; expected [${expected.join(', ')}]`);
-  }
-}
-
-function bytesField(map: Record<string, unknown>, name: string, min: number, max: number): Uint8Array {
-  const value = map[name];
-  if (!(value instanceof Uint8Array) || value.length < min || value.length > max) {
-    throw protocolError(`handshake field "${name}" must be ${min === max ? min : `${min}..${max}`} bytes`);
-  }
-  return value;
+function reader(bytes: Uint8Array): StrictReader {
+  if (bytes.length > MAX_HANDSHAKE_FRAME) throw protocolError(`handshake message longer than ${MAX_HANDSHAKE_FRAME} bytes`);
+  return new StrictReader(bytes, (reason) => protocolError(`malformed handshake message: ${reason}`));
 }
 
 export function decodeHello(bytes: Uint8Array): Hello {
-  const map = decodeMap(bytes);
-  if (map.p !== PROTOCOL_NAME || map.t !== 'hello') throw protocolError('peer is not speaking netcrypt (no netcrypt hello)');
-  if (map.v !== PROTOCOL_VERSION) {
-    throw new NetcryptError(
-      ErrorCode.VERSION,
-      `peer speaks netcrypt/${typeof map.v === 'number' ? map.v : String(map.v)}; this side speaks netcrypt/${PROTOCOL_VERSION}`,
-    );
+  const r = reader(bytes);
+  const fields = r.map(3, MAX_HELLO_FIELDS);
+  r.key('t');
+  const t = r.str(0, 16);
+  r.key('p');
+  const p = r.str(0, 16);
+  if (t !== 'hello' || p !== PROTOCOL_NAME) throw protocolError('peer is not speaking netcrypt (no netcrypt hello)');
+  r.key('v');
+  const version = r.int(0, Number.MAX_SAFE_INTEGER);
+  if (version !== PROTOCOL_VERSION) {
+    throw new NetcryptError(ErrorCode.VERSION, `peer speaks netcrypt/${version}; this side speaks netcrypt/${PROTOCOL_VERSION}`);
   }
-  checkFields(map, HELLO_FIELDS, 'hello');
-  if (map.role !== 'client' && map.role !== 'server') throw protocolError('hello role must be "client" or "server"');
-  const features = map.features;
-  if (!Array.isArray(features) || !features.every((f) => typeof f === 'string')) throw protocolError('hello features must be strings');
+  if (fields !== 8) throw protocolError(`hello has ${fields} fields; expected 8`);
+  r.key('role');
+  const role = r.str(0, 16);
+  if (role !== 'client' && role !== 'server') throw protocolError('hello role must be "client" or "server"');
+  r.key('features');
+  const features = r.array(MAX_FEATURES, 1, () => r.str(0, MAX_FEATURE_BYTES));
+  r.key('rsa');
+  const rsa = r.bin(1, 1024);
+  r.key('x25519');
+  const x25519 = r.bin(32, 32);
+  r.key('nonce');
+  const nonce = r.bin(32, 32);
+  r.end();
   const missing = FEATURES.filter((f) => !features.includes(f));
-  if (missing.length > 0) {
-    throw new NetcryptError(ErrorCode.VERSION, `peer lacks required features: ${missing.join(', ')}`);
-  }
-  return {
-    role: map.role,
-    features,
-    rsa: bytesField(map, 'rsa', 1, 1024),
-    x25519: bytesField(map, 'x25519', 32, 32),
-    nonce: bytesField(map, 'nonce', 32, 32),
-  };
+  if (missing.length > 0) throw new NetcryptError(ErrorCode.VERSION, `peer lacks required features: ${missing.join(', ')}`);
+  return { role, features, rsa, x25519, nonce };
 }
 
 export function decodeKeyMessage(bytes: Uint8Array): KeyMessage {
-  const map = decodeMap(bytes);
-  if (map.t !== 'key') throw protocolError('expected the key message');
-  checkFields(map, KEY_FIELDS, 'key message');
-  return { wrapped: bytesField(map, 'wrapped', 256, 512) };
+  const r = reader(bytes);
+  r.map(2);
+  r.key('t');
+  if (r.str(0, 16) !== 'key') throw protocolError('expected the key message');
+  r.key('wrapped');
+  const wrapped = r.bin(256, 512);
+  r.end();
+  return { wrapped };
 }
