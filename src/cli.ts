@@ -19,6 +19,9 @@ import { fingerprint, generateIdentity, loadIdentity, saveIdentity } from './key
 import { connect } from './protocol/connect.ts';
 import { createServer } from './protocol/server.ts';
 import { createOnionServer } from './protocol/onion-server.ts';
+import { registerPipeCommands } from './cli/pipe.ts';
+import { exitOnUsageError } from './cli/exit-codes.ts';
+import { packageVersion } from './cli/version.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -94,6 +97,7 @@ async function demo(options: { backend: BackendChoice; keySize: number; payloadM
 }
 
 const program = new Command('netcrypt').description('Encrypted sockets made simple').showHelpAfterError();
+program.version(packageVersion()).exitOverride(exitOnUsageError);
 
 program
   .command('demo')
@@ -168,6 +172,8 @@ program
     const identity = await loadIdentity(options.key);
     process.stdout.write(await openWith(identity.privateKey, await readFile(file)));
   });
+
+registerPipeCommands(program);
 
 program.parseAsync().catch((error: unknown) => {
   console.error(error instanceof NetcryptError ? `netcrypt: ${error.message} (${error.code})` : error);
