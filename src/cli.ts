@@ -15,7 +15,7 @@ import { type BackendChoice, loadBackend } from './backend/index.ts';
 import type { Channel } from './protocol/channel.ts';
 import { NetcryptError } from './errors.ts';
 import { openWith, sealTo } from './envelope/sealed-message.ts';
-import { fingerprint, generateIdentity, loadIdentity, saveIdentity } from './keys/identity.ts';
+import { type ModulusLength, fingerprint, generateIdentity, isModulusLength, loadIdentity, saveIdentity } from './keys/identity.ts';
 import { connect } from './protocol/connect.ts';
 import { createServer } from './protocol/server.ts';
 import { createOnionServer } from './protocol/onion-server.ts';
@@ -29,13 +29,19 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function keySize(value: string): ModulusLength {
+  const n = Number(value);
+  if (!isModulusLength(n)) throw new InvalidArgumentError('expected 2048, 3072 or 4096');
+  return n;
+}
+
 const FILE_REQUEST = Buffer.from('file please');
 
 function rate(bytes: number, ms: number): string {
   return `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
 }
 
-async function demo(options: { backend: BackendChoice; keySize: number; payloadMib: number; fileMib: number }): Promise<void> {
+async function demo(options: { backend: BackendChoice; keySize: ModulusLength; payloadMib: number; fileMib: number }): Promise<void> {
   const backend = await loadBackend(options.backend);
   console.log(`netcrypt demo — backend ${backend.name}${options.backend === 'auto' ? ' (auto)' : ''}, RSA-${options.keySize}`);
   console.log('  (server and client share this one process, so each speed below is both ends on one core; see npm run bench)');
@@ -103,7 +109,7 @@ program
   .command('demo')
   .description('run a local server and client: keys, a message, a large payload and a file')
   .option('--backend <name>', 'native, wasm, pure or auto', 'auto')
-  .option('--key-size <bits>', 'RSA key size: 2048, 3072 or 4096', positiveInt, 3072)
+  .option('--key-size <bits>', 'RSA key size: 2048, 3072 or 4096', keySize, 3072 as ModulusLength)
   .option('--payload-mib <n>', 'size of the large message', positiveInt, 64)
   .option('--file-mib <n>', 'size of the file sent', positiveInt, 64)
   .action(demo);
@@ -138,8 +144,8 @@ program
   .command('keygen')
   .description('write a new identity: <path> (private, 0600) and <path>.pub')
   .argument('<path>')
-  .option('--key-size <bits>', 'RSA key size: 2048, 3072 or 4096', positiveInt, 3072)
-  .action(async (path: string, options: { keySize: number }) => {
+  .option('--key-size <bits>', 'RSA key size: 2048, 3072 or 4096', keySize, 3072 as ModulusLength)
+  .action(async (path: string, options: { keySize: ModulusLength }) => {
     const identity = await generateIdentity({ modulusLength: options.keySize });
     await saveIdentity(identity, path);
     console.log(identity.fingerprint);

@@ -1,9 +1,11 @@
-export { ErrorCode, NetcryptError, isNetcryptError } from './errors.ts';
+export { ErrorCode, type ErrorOrigin, NetcryptError, isNetcryptError } from './errors.ts';
 export type { Backend, BackendName, Envelope } from './backend/types.ts';
 export { IV_BYTES, KEY_BYTES, TAG_BYTES } from './backend/types.ts';
 export { type BackendChoice, loadBackend, setDefaultBackend, getDefaultBackendChoice } from './backend/index.ts';
 export {
   type Identity,
+  type Fingerprint,
+  type ModulusLength,
   generateIdentity,
   identityFromPrivateKey,
   loadIdentity,
@@ -11,11 +13,11 @@ export {
   publicKeyPem,
   fingerprint,
 } from './keys/identity.ts';
-export { KnownHosts } from './keys/known-hosts.ts';
+export { KnownHosts, DEFAULT_KNOWN_HOSTS } from './keys/known-hosts.ts';
 export type { PeerIdentity } from './handshake/handshake.ts';
 export { SecureChannel, type ReceiveOptions, type SendOptions } from './channel/secure-channel.ts';
 export { Channel } from './protocol/channel.ts';
-export { type TrustOptions } from './channel/trust.ts';
+export { type TrustOptions, type PeerTrust } from './channel/trust.ts';
 export { type ChannelOptions, type ConnectOptions, connect, secureSocket } from './protocol/connect.ts';
 export { type ServerOptions, createServer } from './protocol/server.ts';
 export { createOnionServer, type OnionServer, type OnionServerOptions } from './protocol/onion-server.ts';

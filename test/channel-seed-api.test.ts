@@ -92,7 +92,7 @@ describe('seed API', () => {
   });
 
   it('accepts 2048, 3072 and 4096-bit keys only', () => {
-    for (const keySize of [1024, 1000, 5000]) assert.throws(() => new ClientProtocol({ keySize }), { code: 'ERR_INVALID_ARGUMENT' });
+    for (const keySize of [1024, 1000, 5000]) assert.throws(() => new ClientProtocol({ keySize: keySize as 2048 }), { code: 'ERR_INVALID_ARGUMENT' });
   });
 
   it('send before publicKeyExchange is an argument error', async () => {

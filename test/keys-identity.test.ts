@@ -61,7 +61,7 @@ describe('generateIdentity', () => {
 
   it('rejects sizes other than 2048, 3072 and 4096 as argument errors', async () => {
     for (const modulusLength of [1024, 1000, 5000, 0, 2047]) {
-      await assert.rejects(generateIdentity({ modulusLength }), code('ERR_INVALID_ARGUMENT'), String(modulusLength));
+      await assert.rejects(generateIdentity({ modulusLength: modulusLength as 2048 }), code('ERR_INVALID_ARGUMENT'), String(modulusLength));
     }
   });
 });

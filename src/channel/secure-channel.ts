@@ -16,7 +16,7 @@ import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { Handshake, type PeerIdentity } from '../handshake/handshake.ts';
 import { verificationCode } from '../handshake/verification-code.ts';
-import type { Identity } from '../keys/identity.ts';
+import type { Fingerprint, Identity } from '../keys/identity.ts';
 import { FrameDecoder } from '../wire/frames.ts';
 import { MAX_HANDSHAKE_FRAME, type Role } from '../wire/handshake-messages.ts';
 import { BATCH_ITEM_MAX, MessageAssembler, MessageBatch } from '../wire/messages.ts';
@@ -251,11 +251,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   }
 
   /** The peer's key fingerprint, `SHA256:…`, once its hello has arrived. */
-  get peerFingerprint(): string | undefined {
+  get peerFingerprint(): Fingerprint | undefined {
     return this.#handshake.peer?.fingerprint;
   }
 
-  get localFingerprint(): string {
+  get localFingerprint(): Fingerprint {
     return this.#setup.identity.fingerprint;
   }
 

@@ -22,7 +22,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, authError, invalidArgument } from '../errors.ts';
 import { hkdfSha256 } from '../keys/hkdf.ts';
-import { type Identity, fingerprintOfSpki, parsePeerPublicKey, publicKeyPem } from '../keys/identity.ts';
+import { type Fingerprint, type Identity, fingerprintOfSpki, parsePeerPublicKey, publicKeyPem } from '../keys/identity.ts';
 import { unwrapSecret, wrapSecret } from '../keys/rsa-oaep.ts';
 import { generateEphemeral, x25519Shared } from '../keys/x25519.ts';
 import { encodeFrame } from '../wire/frames.ts';
@@ -40,7 +40,7 @@ import { type RandomSource, RecordOpener, RecordSealer, RecordType, systemRandom
 export interface PeerIdentity {
   readonly publicKey: KeyObject;
   readonly publicKeyPem: string;
-  readonly fingerprint: string;
+  readonly fingerprint: Fingerprint;
 }
 
 export interface HandshakeOptions {

@@ -19,17 +19,26 @@ import { promisify } from 'node:util';
 import { parseRsaSpki } from './rsa-spki.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 
+/** An OpenSSH-style key fingerprint: `SHA256:` and 43 characters of unpadded base64. */
+export type Fingerprint = `SHA256:${string}`;
+
+/** The RSA sizes netcrypt accepts. The seed offered 1024 (unusable), 2048 and 4096; 3072 is the default (NIST's 128-bit level). */
+export type ModulusLength = 2048 | 3072 | 4096;
+
 export interface Identity {
   readonly privateKey: KeyObject;
   readonly publicKey: KeyObject;
   /** SubjectPublicKeyInfo DER: what goes on the wire and what the fingerprint hashes. */
   readonly publicKeyDer: Buffer;
-  readonly fingerprint: string;
-  readonly modulusLength: number;
+  readonly fingerprint: Fingerprint;
+  readonly modulusLength: ModulusLength;
 }
 
-/** The seed offered 1024 (unusable), 2048 and 4096; 3072 is the default (NIST's 128-bit level). */
-export const MODULUS_LENGTHS: readonly number[] = [2048, 3072, 4096];
+export const MODULUS_LENGTHS: readonly ModulusLength[] = [2048, 3072, 4096];
+
+export function isModulusLength(value: unknown): value is ModulusLength {
+  return (MODULUS_LENGTHS as readonly unknown[]).includes(value);
+}
 const PUBLIC_EXPONENT = 65537n;
 
 // A 4096-bit SPKI is 550 bytes DER; the limits leave room but stop a peer from making us parse megabytes.
@@ -42,8 +51,8 @@ const MAX_PRIVATE_KEY_PEM = 16 * 1024;
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** Generates on libuv's thread pool: the seed blocked for 1.2–2 s at 4096 bits. */
-export async function generateIdentity({ modulusLength = 3072 }: { modulusLength?: number } = {}): Promise<Identity> {
-  if (!MODULUS_LENGTHS.includes(modulusLength)) {
+export async function generateIdentity({ modulusLength = 3072 }: { modulusLength?: ModulusLength } = {}): Promise<Identity> {
+  if (!isModulusLength(modulusLength)) {
     throw invalidArgument(`RSA modulus length must be 2048, 3072 or 4096 bits, not ${modulusLength}`);
   }
   const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength, publicExponent: Number(PUBLIC_EXPONENT) });
@@ -115,7 +124,7 @@ export function publicKeyPem(key: KeyObject): string {
 }
 
 /** `SHA256:` + unpadded base64 of SHA-256 over the SPKI DER, in the style of OpenSSH. */
-export function fingerprint(publicKey: KeyObject | string | Uint8Array): string {
+export function fingerprint(publicKey: KeyObject | string | Uint8Array): Fingerprint {
   // Re-exporting canonicalises the encoding, so every form of one key gives one fingerprint.
   if (publicKey instanceof KeyObject) return fingerprintOfSpki(toPublicKey(publicKey).export({ format: 'der', type: 'spki' }));
   let key: KeyObject;
@@ -133,7 +142,7 @@ export function fingerprint(publicKey: KeyObject | string | Uint8Array): string 
 /** Base64 of 32 bytes is 43 characters whose last carries 2 zero bits, so only 16 letters can end it. */
 const FINGERPRINT_PATTERN = /^SHA256:[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]$/;
 
-export function isFingerprint(value: string): boolean {
+export function isFingerprint(value: string): value is Fingerprint {
   return FINGERPRINT_PATTERN.test(value);
 }
 
@@ -156,7 +165,7 @@ export function parsePeerPublicKey(input: Uint8Array | string): KeyObject {
   const { n, e } = parseRsaSpki(der);
   // n has no leading zero byte (minimal DER), so its bit length is read off its first byte.
   const modulusLength = (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
-  if (!MODULUS_LENGTHS.includes(modulusLength)) {
+  if (!isModulusLength(modulusLength)) {
     throw badKey(`peer public key has a ${modulusLength}-bit modulus; 2048, 3072 or 4096 bits are accepted`);
   }
   if (!e.equals(PUBLIC_EXPONENT_BYTES)) throw badKey(`peer public key has public exponent ${BigInt(`0x${e.toString('hex')}`)}; only 65537 is accepted`);
@@ -178,7 +187,7 @@ function checkRsaKey(key: KeyObject, what: string): void {
   // 'rsa' is rsaEncryption; 'rsa-pss' keys are restricted to signing and cannot do OAEP.
   if (key.asymmetricKeyType !== 'rsa') throw badKey(`${what} must be an RSA key, not ${key.asymmetricKeyType ?? 'unknown'}`);
   const { modulusLength, publicExponent } = key.asymmetricKeyDetails ?? {};
-  if (modulusLength === undefined || !MODULUS_LENGTHS.includes(modulusLength)) {
+  if (!isModulusLength(modulusLength)) {
     throw badKey(`${what} has a ${modulusLength}-bit modulus; 2048, 3072 or 4096 bits are accepted`);
   }
   if (publicExponent !== PUBLIC_EXPONENT) throw badKey(`${what} has public exponent ${publicExponent}; only 65537 is accepted`);
@@ -192,12 +201,12 @@ function makeIdentity(privateKey: KeyObject): Identity {
     publicKey,
     publicKeyDer,
     fingerprint: fingerprintOfSpki(publicKeyDer),
-    modulusLength: privateKey.asymmetricKeyDetails?.modulusLength as number,
+    modulusLength: privateKey.asymmetricKeyDetails?.modulusLength as ModulusLength,
   });
 }
 
 /** The fingerprint of SPKI DER already known to be canonical (e.g. from parsePeerPublicKey). */
-export function fingerprintOfSpki(der: Uint8Array): string {
+export function fingerprintOfSpki(der: Uint8Array): Fingerprint {
   return `SHA256:${createHash('sha256').update(der).digest('base64').replace(/=+$/, '')}`;
 }
 

@@ -25,10 +25,12 @@ import type { PeerIdentity } from '../handshake/handshake.ts';
 import {
   type Identity,
   MODULUS_LENGTHS,
+  type ModulusLength,
   fingerprint,
   fingerprintsEqual,
   generateIdentity,
   identityFromPrivateKey,
+  isModulusLength,
   publicKeyPem,
 } from '../keys/identity.ts';
 import { type TorClient, type TorOptions, enableTor } from '../tor/tor-client.ts';
@@ -38,7 +40,7 @@ export interface ProtocolOptions {
   /** A key pair to use instead of generating one: an Identity, or a private key PEM. */
   keyPair?: Identity | string;
   /** RSA size when generating: 2048, 3072 (default) or 4096. */
-  keySize?: number;
+  keySize?: ModulusLength;
   backend?: Backend | BackendChoice;
   maxMessageBytes?: number;
   handshakeTimeoutMs?: number;
@@ -61,7 +63,7 @@ abstract class SeedProtocol {
     this.#role = role;
     this.#options = options;
     const { keyPair, keySize = 3072 } = options;
-    if (keyPair === undefined && !MODULUS_LENGTHS.includes(keySize)) {
+    if (keyPair === undefined && !isModulusLength(keySize)) {
       throw invalidArgument(`keySize must be one of ${MODULUS_LENGTHS.join(', ')}`);
     }
     this.#identity =
