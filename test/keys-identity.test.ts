@@ -2,7 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPair, randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -164,6 +165,29 @@ describe('identity files', () => {
     const garbage = join(dir, 'garbage');
     await writeFile(garbage, 'not a key', { mode: 0o600 });
     await assert.rejects(loadIdentity(garbage), code('ERR_BAD_KEY'));
+  });
+
+  it('refuses a FIFO at once, without waiting for a writer, and refuses devices, folders and symbolic links', { timeout: 30_000 }, async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', ['-m', '0600', fifo]);
+    // Without O_NONBLOCK this open waits for a writer forever; nothing here ever writes.
+    await assert.rejects(loadIdentity(fifo), (error: unknown) => {
+      assert.ok(isNetcryptError(error, 'ERR_BAD_KEY'));
+      assert.match(error.message, /not a regular file/);
+      return true;
+    });
+    await assert.rejects(loadIdentity('/dev/null'), code('ERR_BAD_KEY'));
+    await assert.rejects(loadIdentity(dir), code('ERR_BAD_KEY'));
+    const target = join(dir, 'link-target');
+    await saveIdentity(identity, target);
+    const link = join(dir, 'link');
+    await symlink(target, link);
+    await assert.rejects(loadIdentity(link), (error: unknown) => {
+      assert.ok(isNetcryptError(error, 'ERR_BAD_KEY'));
+      assert.match(error.message, /symbolic link/);
+      return true;
+    });
+    assert.equal((await loadIdentity(target)).fingerprint, identity.fingerprint);
   });
 
   it('identityFromPrivateKey accepts PKCS#8 and PKCS#1 PEM and rejects the rest', async () => {

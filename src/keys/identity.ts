@@ -13,6 +13,7 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import { link, lstat, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -77,9 +78,17 @@ export function identityFromPrivateKey(key: string | KeyObject): Identity {
   return makeIdentity(privateKey);
 }
 
-/** Reads a private key file, refusing one that others can access, as ssh does. */
+// O_NONBLOCK: opening a FIFO must not wait for a writer (it would hang and pin a libuv thread).
+// O_NOFOLLOW: the file checked is the file named, not where a link points.
+const KEY_FILE_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0);
+
+/**
+ * Reads a private key file, refusing one that others can access, as ssh does,
+ * and anything that is not a regular file (a FIFO, a device, a symbolic link), without blocking.
+ */
 export async function loadIdentity(path: string): Promise<Identity> {
-  const handle = await open(path, 'r').catch((cause: unknown) => {
+  const handle = await open(path, KEY_FILE_FLAGS).catch((cause: unknown) => {
+    if ((cause as NodeJS.ErrnoException).code === 'ELOOP') throw badKey(`${path} is a symbolic link; name the key file itself`, cause);
     throw new NetcryptError(ErrorCode.FILE_IO, `cannot open private key file ${path}`, { cause });
   });
   try {
