@@ -9,6 +9,7 @@ export {
   generateIdentity,
   identityFromPrivateKey,
   loadIdentity,
+  loadOrCreateIdentity,
   saveIdentity,
   publicKeyPem,
   fingerprint,

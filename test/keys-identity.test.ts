@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPair, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { isNetcryptError } from '../src/errors.ts';
@@ -17,7 +17,9 @@ import {
   identityFromPrivateKey,
   isFingerprint,
   loadIdentity,
+  loadOrCreateIdentity,
   parsePeerPublicKey,
+  processIdentity,
   publicKeyPem,
   saveIdentity,
 } from '../src/keys/identity.ts';
@@ -190,6 +192,29 @@ describe('identity files', () => {
     assert.equal((await loadIdentity(target)).fingerprint, identity.fingerprint);
   });
 
+  it('loadOrCreateIdentity creates a 0600 key once, then loads it, and refuses one readable by others', async () => {
+    const path = join(dir, 'created', 'id');
+    await mkdir(dirname(path));
+    const created = await loadOrCreateIdentity(path, { modulusLength: 2048 });
+    assert.equal(created.modulusLength, 2048);
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+    assert.equal((await stat(`${path}.pub`)).mode & 0o777, 0o644);
+    assert.equal((await loadOrCreateIdentity(path)).fingerprint, created.fingerprint);
+    await chmod(path, 0o644);
+    await assert.rejects(loadOrCreateIdentity(path), (error: unknown) => isNetcryptError(error, 'ERR_BAD_KEY') && /chmod 600/.test(error.message));
+    // A FIFO in its place is refused, not replaced and not waited on.
+    const fifo = join(dir, 'created', 'fifo');
+    execFileSync('mkfifo', ['-m', '0600', fifo]);
+    await assert.rejects(loadOrCreateIdentity(fifo), code('ERR_BAD_KEY'));
+  });
+
+  it('loadOrCreateIdentity called twice at once gives both callers the one key on disk', async () => {
+    const path = join(dir, 'raced');
+    const [a, b] = await Promise.all([loadOrCreateIdentity(path, { modulusLength: 2048 }), loadOrCreateIdentity(path, { modulusLength: 2048 })]);
+    assert.equal(a.fingerprint, b.fingerprint);
+    assert.equal((await loadIdentity(path)).fingerprint, a.fingerprint);
+  });
+
   it('identityFromPrivateKey accepts PKCS#8 and PKCS#1 PEM and rejects the rest', async () => {
     const pkcs8 = identity.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
     const pkcs1 = identity.privateKey.export({ format: 'pem', type: 'pkcs1' }) as string;
@@ -244,5 +269,14 @@ describe('parsePeerPublicKey', () => {
       ['oversize PEM', pem + ' '.repeat(4096)],
     ];
     for (const [name, input] of inputs) assert.throws(() => parsePeerPublicKey(input), code('ERR_BAD_KEY'), name);
+  });
+});
+
+describe('processIdentity', () => {
+  it('is one identity for the whole process, generated once', async () => {
+    const [a, b] = await Promise.all([processIdentity(), processIdentity()]);
+    assert.equal(a, b);
+    assert.equal(await processIdentity(), a);
+    assert.equal(a.modulusLength, 3072);
   });
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isNetcryptError } from '../src/errors.ts';
-import type { Identity } from '../src/keys/identity.ts';
+import { type Identity, processIdentity } from '../src/keys/identity.ts';
 import { connect, secureSocket } from '../src/protocol/connect.ts';
 import { createServer } from '../src/protocol/server.ts';
 import { testIdentities } from './helpers/identities.ts';
@@ -60,6 +60,23 @@ describe('connect() requires a trust choice', () => {
     after(() => b.destroy());
     await assert.rejects(connect({ port: 0, socket: a, identity: clientId }), { code: 'ERR_INVALID_ARGUMENT' });
     assert.ok(a.destroyed);
+  });
+});
+
+describe('connect() without an identity', () => {
+  it('presents the one process identity on every connection', async () => {
+    const seen: string[] = [];
+    const server = createServer({ identity: serverId }, async (channel) => {
+      seen.push(channel.peerFingerprint!);
+      await channel.close();
+    });
+    const port = await serve(server);
+    for (let i = 0; i < 2; i++) {
+      const channel = await connect({ port, pin: serverId.fingerprint });
+      for await (const _ of channel);
+    }
+    const expected = (await processIdentity()).fingerprint;
+    assert.deepEqual(seen, [expected, expected]);
   });
 });
 

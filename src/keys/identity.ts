@@ -60,6 +60,25 @@ export async function generateIdentity({ modulusLength = 3072 }: { modulusLength
   return makeIdentity(privateKey);
 }
 
+let shared: Promise<Identity> | undefined;
+
+/**
+ * The identity connect() uses when given none: one RSA-3072 key per process,
+ * generated once, off the event loop, on first use. Every connection made with
+ * it presents the same key, so servers can link them to one another; pass an
+ * identity per purpose where that matters.
+ */
+export function processIdentity(): Promise<Identity> {
+  if (shared === undefined) {
+    const generating = generateIdentity();
+    shared = generating;
+    generating.catch(() => {
+      if (shared === generating) shared = undefined; // let a later call try again
+    });
+  }
+  return shared;
+}
+
 /** Accepts an unencrypted PEM (PKCS#8, as saveIdentity writes, or OpenSSL's older PKCS#1) or a KeyObject. */
 export function identityFromPrivateKey(key: string | KeyObject): Identity {
   let privateKey: KeyObject;
@@ -108,6 +127,32 @@ export async function loadIdentity(path: string): Promise<Identity> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Loads the identity at `path`, or, if there is no file, generates one and
+ * saves it there (0600, and `path.pub`). Two processes starting at once end
+ * up with the same key: the one that loses the race to create the file loads
+ * the winner's.
+ */
+export async function loadOrCreateIdentity(path: string, { modulusLength = 3072 }: { modulusLength?: ModulusLength } = {}): Promise<Identity> {
+  try {
+    return await loadIdentity(path);
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+  }
+  const identity = await generateIdentity({ modulusLength });
+  try {
+    await saveIdentity(identity, path);
+    return identity;
+  } catch (error) {
+    if (error instanceof NetcryptError && error.code === ErrorCode.FILE_EXISTS) return loadIdentity(path);
+    throw error;
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  return error instanceof NetcryptError && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
 /**

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { type BackendChoice, resolveBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
-import { type Identity, generateIdentity } from '../keys/identity.ts';
+import { type Identity, processIdentity } from '../keys/identity.ts';
 import type { Role } from '../wire/handshake-messages.ts';
 import { Channel } from './channel.ts';
 import { withDeadline } from '../deadline.ts';
@@ -20,7 +20,12 @@ import { type TorOptions, enableTor } from '../tor/tor-client.ts';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface ChannelOptions extends TrustOptions {
-  /** This side's long-term key. Without one, a fresh 3072-bit key is generated (slow: supply one). */
+  /**
+   * This side's long-term key. Without one, connect() uses one RSA-3072 key per
+   * process, generated once off the event loop: servers can tell that two
+   * connections came from the same process. createServer() without one
+   * generates a new key at each start, which every client that pinned the old one refuses.
+   */
   identity?: Identity | Promise<Identity>;
   backend?: Backend | BackendChoice;
   /** Largest message accepted from the peer (default 64 MiB). */
@@ -61,7 +66,7 @@ export async function secureSocket(socket: net.Socket, role: Role, options: Chan
 type Verifier = ReturnType<typeof buildVerifier>;
 
 function resolveIdentityAndBackend(options: ChannelOptions): Promise<[Identity, Backend]> {
-  return Promise.all([options.identity ?? generateIdentity(), resolveBackend(options.backend)]);
+  return Promise.all([options.identity ?? processIdentity(), resolveBackend(options.backend)]);
 }
 
 /** An aborted signal, a timeout or a refused peer all end in `ready` rejecting, with the socket destroyed. */
