@@ -39,6 +39,7 @@ export {
   sendFile,
   sendFiles,
   sendDirectory,
+  sendPaths,
   receiveFile,
   receiveFiles,
   recvFile,

@@ -33,6 +33,32 @@ export async function sendDirectory(channel: SecureChannel, dir: string, options
   return { files, skipped };
 }
 
+/**
+ * Sends files and folders as one batch, so the receiver sees one offer:
+ * each file under its base name, each folder as its tree. Base names must differ.
+ */
+export async function sendPaths(channel: SecureChannel, paths: readonly string[], options: FileSendOptions = {}): Promise<DirectoryResult> {
+  const sources: Source[] = [];
+  const skipped: string[] = [];
+  const names = new Set<string>();
+  for (const path of paths) {
+    const { name, stats } = await statNamed(path);
+    if (names.has(name)) throw invalidArgument(`two of the paths are named ${displayName(name)}`);
+    names.add(name);
+    if (stats.isDirectory()) {
+      const tree = await listTree(resolve(path));
+      sources.push(...tree.sources);
+      skipped.push(...tree.skipped);
+    } else if (stats.isFile()) {
+      sources.push(fileSource(resolve(path), [name], stats));
+    } else {
+      throw new NetcryptError(ErrorCode.FILE_IO, `${displayName(name)} is neither a file nor a folder`);
+    }
+    if (sources.length > MAX_ENTRIES) throw invalidArgument(`a transfer holds at most ${MAX_ENTRIES} entries`);
+  }
+  return { files: await sendBatch(channel, sources, options), skipped };
+}
+
 async function listTree(root: string): Promise<{ sources: Source[]; skipped: string[] }> {
   const { name, stats } = await statNamed(root);
   if (!stats.isDirectory()) throw new NetcryptError(ErrorCode.FILE_IO, `${displayName(name)} is not a folder`);
