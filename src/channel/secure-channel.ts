@@ -493,13 +493,23 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     }
   }
 
-  /** For layers above: takes every message on `lane`. */
-  onLane(lane: number, handler: LaneHandler): void {
+  /**
+   * For layers above: takes every message on `lane`. `maxMessageBytes` caps
+   * that lane's messages below the channel's limit; a longer one ends the
+   * channel with ERR_FRAME_TOO_LARGE while it is still arriving.
+   */
+  onLane(lane: number, handler: LaneHandler, options: { maxMessageBytes?: number } = {}): void {
     if (lane === APPLICATION_LANE || !Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) throw invalidArgument('lane out of range');
+    const { maxMessageBytes = this.#maxMessageBytes } = options;
+    if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) throw invalidArgument('maxMessageBytes must be a positive integer');
+    this.#assembler.limitLane(lane, maxMessageBytes);
     this.#laneHandlers.set(lane, handler);
     for (const message of this.#unclaimed[lane]?.splice(0) ?? []) {
       this.#unclaimedBytes -= message.length;
       try {
+        if (message.length > this.#assembler.laneLimit(lane)) {
+          throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message on lane ${lane} exceeds its limit of ${maxMessageBytes} bytes`);
+        }
         handler(message);
       } catch (error) {
         // Same as a message arriving now: a layer that rejects it ends the channel.

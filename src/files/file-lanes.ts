@@ -18,6 +18,7 @@ import {
   CONTROL_LANE,
   type ControlMessage,
   DATA_LANE,
+  MAX_CONTROL_MESSAGE_BYTES,
   type ReceiverMessage,
   type SenderMessage,
   decodeControl,
@@ -159,7 +160,7 @@ export class FileLanes {
     this.channel = channel;
     if (channel.socket.destroyed) this.#onClose(new NetcryptError(ErrorCode.CLOSED, 'channel is closed'));
     channel.once('close', (error) => this.#onClose(error ?? new NetcryptError(ErrorCode.CLOSED, 'channel closed during a file transfer')));
-    channel.onLane(CONTROL_LANE, (message) => this.#onControl(message));
+    channel.onLane(CONTROL_LANE, (message) => this.#onControl(message), { maxMessageBytes: MAX_CONTROL_MESSAGE_BYTES });
     channel.onLane(DATA_LANE, (chunk) => this.#onContent(chunk));
   }
 

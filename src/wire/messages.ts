@@ -45,9 +45,15 @@ function protocolError(message: string): NetcryptError {
   return new NetcryptError(ErrorCode.PROTOCOL, message);
 }
 
+function tooLarge(lane: number, limit: number): NetcryptError {
+  return new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message on lane ${lane} exceeds its limit of ${limit} bytes`);
+}
+
 /** Rebuilds messages from opened records, per lane, within `maxMessageBytes`. */
 export class MessageAssembler {
   readonly #maxMessageBytes: number;
+  /** Per lane, the largest message accepted: maxMessageBytes unless a layer asked for less. */
+  readonly #laneLimits: number[];
   readonly #parts: Buffer[][] = Array.from({ length: LANE_COUNT }, () => []);
   readonly #bytes: number[] = new Array(LANE_COUNT).fill(0);
   /** Bytes held across all lanes: one budget per connection, not one per lane. */
@@ -55,6 +61,16 @@ export class MessageAssembler {
 
   constructor(maxMessageBytes: number) {
     this.#maxMessageBytes = maxMessageBytes;
+    this.#laneLimits = new Array(LANE_COUNT).fill(maxMessageBytes);
+  }
+
+  /** Caps one lane's messages below maxMessageBytes; a longer one fails while it is still arriving. */
+  limitLane(lane: number, maxMessageBytes: number): void {
+    this.#laneLimits[lane] = Math.min(maxMessageBytes, this.#maxMessageBytes);
+  }
+
+  laneLimit(lane: number): number {
+    return this.#laneLimits[lane]!;
   }
 
   /** Bytes of unfinished messages held, all lanes together. */
@@ -74,6 +90,7 @@ export class MessageAssembler {
     }
     const size = this.#bytes[lane]! + plaintext.length;
     if (final && size <= BATCH_ITEM_MAX) throw protocolError(`a message of ${size} bytes must travel in a BATCH record, not as fragments`);
+    if (size > this.#laneLimits[lane]!) throw tooLarge(lane, this.#laneLimits[lane]!);
     if (this.#heldBytes + plaintext.length > this.#maxMessageBytes) {
       throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's messages in progress exceed maxMessageBytes (${this.#maxMessageBytes})`);
     }
@@ -98,9 +115,7 @@ export class MessageAssembler {
       offset += LENGTH_BYTES;
       if (length > plaintext.length - offset) throw protocolError('batch entry longer than its record');
       if (length > BATCH_ITEM_MAX) throw protocolError(`batch entry of ${length} bytes; larger than ${BATCH_ITEM_MAX} must be fragmented`);
-      if (length > this.#maxMessageBytes) {
-        throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's message exceeds maxMessageBytes (${this.#maxMessageBytes})`);
-      }
+      if (length > this.#laneLimits[lane]!) throw tooLarge(lane, this.#laneLimits[lane]!);
       messages.push(plaintext.subarray(offset, offset + length));
       offset += length;
     }
