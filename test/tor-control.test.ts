@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TorControl } from '../src/tor/control-port.ts';
+import { hostOnionService } from '../src/tor/onion-service.ts';
 import { type TorDaemon, freePort, startTor } from './helpers/tor-daemons.ts';
 import { rejectsWith } from './helpers/tor-errors.ts';
 
@@ -155,6 +156,30 @@ describe('TorControl against a real tor (DisableNetwork 1)', () => {
   });
 });
 
+describe('TorControl against a real tor whose control port asks for no authentication', () => {
+  let tor: TorDaemon;
+  before(async () => {
+    tor = await startTor({ nullAuth: true });
+  });
+  after(() => tor?.stop());
+
+  test('it is refused by default, and hostOnionService with it', async () => {
+    await rejectsWith(TorControl.connect({ port: tor.controlPort }), 'ERR_TOR_CONTROL', /asks for no authentication/);
+    await rejectsWith(hostOnionService({ controlPort: tor.controlPort, port: 4000 }), 'ERR_TOR_CONTROL', /asks for no authentication/);
+  });
+
+  test('allowNullAuth: true accepts it', async () => {
+    const control = await TorControl.connect({ port: tor.controlPort, allowNullAuth: true });
+    try {
+      assert.equal(control.authMethod, 'NULL');
+      assert.deepEqual(control.protocolInfo.authMethods, ['NULL']);
+      assert.match(await control.getInfo('version'), /^\d/);
+    } finally {
+      await control.close();
+    }
+  });
+});
+
 /** A scripted stand-in for a control port: `answer` maps each command line to the reply to send, or undefined for silence. */
 async function fakeControlPort(answer: (line: string) => string | undefined) {
   const received: string[] = [];
@@ -236,14 +261,18 @@ describe('TorControl against scripted control ports', () => {
     }
   });
 
-  test('a port asking for no authentication is accepted, unless a cookie was configured', async () => {
-    const fake = await fakeControlPort((line) => (line === 'PROTOCOLINFO 1' ? protocolInfo('NULL') : '250 OK\r\n'));
+  test('a port asking for no authentication is refused unless allowNullAuth is set, and then only without a cookie', async () => {
+    const fake = await fakeControlPort((line) => (line === 'PROTOCOLINFO 1' ? protocolInfo('NULL') : line.startsWith('ADD_ONION') ? '250-ServiceID=invented\r\n250 OK\r\n' : '250 OK\r\n'));
     try {
-      const control = await TorControl.connect({ port: fake.port });
+      // A squatter on the port: without the opt-in nothing but PROTOCOLINFO is sent, so no onion address of its invention comes back.
+      await rejectsWith(TorControl.connect({ port: fake.port }), 'ERR_TOR_CONTROL', /asks for no authentication.*allowNullAuth: true/);
+      await rejectsWith(hostOnionService({ controlPort: fake.port, port: 4000 }), 'ERR_TOR_CONTROL', /asks for no authentication/);
+      assert.deepEqual(fake.received, ['PROTOCOLINFO 1', 'PROTOCOLINFO 1']);
+      const control = await TorControl.connect({ port: fake.port, allowNullAuth: true });
       assert.equal(control.authMethod, 'NULL');
       await control.close();
-      await rejectsWith(TorControl.connect({ port: fake.port, cookieFile }), 'ERR_TOR_CONTROL', /no usable authentication method \(Tor offers NULL\)/);
-      assert.deepEqual(fake.received, ['PROTOCOLINFO 1', 'AUTHENTICATE', 'PROTOCOLINFO 1']);
+      await rejectsWith(TorControl.connect({ port: fake.port, cookieFile, allowNullAuth: true }), 'ERR_TOR_CONTROL', /no usable authentication method \(Tor offers NULL\)/);
+      assert.deepEqual(fake.received.slice(2), ['PROTOCOLINFO 1', 'AUTHENTICATE', 'PROTOCOLINFO 1']);
     } finally {
       await fake.close();
     }
@@ -285,7 +314,7 @@ describe('TorControl against scripted control ports', () => {
   test('a command that times out closes the connection, since its late reply would desynchronise the next', async () => {
     const fake = await fakeControlPort((line) => (line === 'PROTOCOLINFO 1' ? protocolInfo('NULL') : line === 'AUTHENTICATE' ? '250 OK\r\n' : undefined));
     try {
-      const control = await TorControl.connect({ port: fake.port });
+      const control = await TorControl.connect({ port: fake.port, allowNullAuth: true });
       await rejectsWith(control.command('GETINFO version', { timeoutMs: 100 }), 'ERR_TIMEOUT', /GETINFO timed out after 100 ms/);
       assert.equal(control.closed, true);
       await rejectsWith(control.getInfo('version'), 'ERR_TOR_CONTROL', /was closed: the command GETINFO timed out or was aborted/);

@@ -6,8 +6,10 @@
  * Authentication, in order of preference when the caller does not choose:
  * SAFECOOKIE (Tor proves it knows the cookie before we prove we do, so an
  * impostor listening on the port learns nothing), then COOKIE only for a
- * cookie file the caller named, then NULL (Tor asks for nothing). A password
- * always means HASHEDPASSWORD.
+ * cookie file the caller named, then NULL (Tor asks for nothing) only if the
+ * caller allowed it: a port that asks for nothing proves nothing, and whoever
+ * listens there first (any local user) could invent the onion address we
+ * return as ours. A password always means HASHEDPASSWORD.
  */
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -29,8 +31,14 @@ export interface TorControlOptions extends ControlReplyLimits {
   password?: string;
   /** The cookie file to use instead of the one Tor names in PROTOCOLINFO. */
   cookieFile?: string;
-  /** Forces one method instead of the automatic choice. */
+  /** Forces one method instead of the automatic choice ('NULL' counts as allowing it). */
   authMethod?: ControlAuthMethod;
+  /**
+   * Accept a control port that asks for no authentication. Off by default:
+   * such a port may be anyone's, not your Tor's. Turn it on only for a Tor you
+   * started yourself with no other user on the machine.
+   */
+  allowNullAuth?: boolean;
   /** Bounds connecting and authenticating. Default 30 000 ms. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -266,7 +274,14 @@ function chooseAuthMethod(offered: string[], options: TorControlOptions): Contro
   // Plain COOKIE sends the file's contents to whoever listens on the port, so only for a file the caller chose.
   if (offers('COOKIE') && options.cookieFile !== undefined) return 'COOKIE';
   // A caller who named a cookie file expects to authenticate; a port asking for nothing is not the Tor they meant.
-  if (offers('NULL') && options.cookieFile === undefined) return 'NULL';
+  if (offers('NULL') && options.cookieFile === undefined) {
+    if (options.allowNullAuth === true) return 'NULL';
+    throw new NetcryptError(
+      ErrorCode.TOR_CONTROL,
+      'the control port asks for no authentication, so it may not be your Tor (anyone can listen on a local port first); ' +
+        'configure CookieAuthentication or a password in torrc, or pass allowNullAuth: true if this Tor is yours',
+    );
+  }
   throw refuse('no usable authentication method');
 }
 

@@ -23,6 +23,8 @@ export interface OnionServiceOptions {
   /** HashedControlPassword authentication; without it, SAFECOOKIE with the cookie Tor names (or `cookieFile`). */
   password?: string;
   cookieFile?: string;
+  /** Accept a control port that asks for no authentication (see TorControlOptions.allowNullAuth). */
+  allowNullAuth?: boolean;
   /** `ED25519-V3:<base64>` from an earlier service, to host the same address again. */
   privateKey?: string;
   /** Bounds connecting to the control port, and then adding the service. Default 30 000 ms each. */
@@ -54,6 +56,7 @@ export async function hostOnionService(options: OnionServiceOptions): Promise<On
     port: options.controlPort,
     password: options.password,
     cookieFile: options.cookieFile,
+    allowNullAuth: options.allowNullAuth,
     timeoutMs: options.timeoutMs,
     signal: options.signal,
   });

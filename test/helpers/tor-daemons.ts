@@ -82,9 +82,9 @@ export async function startMicrosocks(credentials?: { username: string; password
  * keeps it off the network, but that also closes every SocksPort; with
  * `socks`, tor gets a SocksPort (with ExtendedErrors) and a single bridge on a
  * closed loopback port as its only way out, so it still never reaches the
- * real network.
+ * real network. With `nullAuth`, the ControlPort asks for no authentication.
  */
-export async function startTor(options: { socks?: boolean } = {}): Promise<TorDaemon> {
+export async function startTor(options: { socks?: boolean; nullAuth?: boolean } = {}): Promise<TorDaemon> {
   await requireBinary(TOR, 'tor');
   const directory = await mkdtemp(path.join(os.tmpdir(), 'netcrypt-tor-'));
   try {
@@ -98,9 +98,8 @@ export async function startTor(options: { socks?: boolean } = {}): Promise<TorDa
     const torrc = [
       `DataDirectory ${dataDirectory}`,
       `ControlPort 127.0.0.1:${controlPort}`,
-      'CookieAuthentication 1',
-      `CookieAuthFile ${cookieFile}`,
-      `HashedControlPassword ${stdout.trim()}`,
+      // nullAuth: a control port that asks for nothing, as a careless (or hostile) setup has.
+      ...(options.nullAuth ? [] : ['CookieAuthentication 1', `CookieAuthFile ${cookieFile}`, `HashedControlPassword ${stdout.trim()}`]),
       'Log notice stdout',
       ...(socksPort === undefined
         ? ['DisableNetwork 1', 'SocksPort 0']
