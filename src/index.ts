@@ -47,6 +47,7 @@ export {
   type DirectoryResult,
   type FileSendOptions,
   type FileReceiveOptions,
+  type FileOffer,
   type TransferProgress,
   type ProgressListener,
 } from './files/index.ts';

@@ -11,10 +11,10 @@
  * that changed, a local I/O error) removes it.
  */
 
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { type Hash, createHash, createHmac, randomBytes } from 'node:crypto';
 import type { SecureChannel } from '../channel/secure-channel.ts';
 import { checkTimeout } from '../deadline.ts';
-import { ErrorCode, NetcryptError } from '../errors.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { hashPrefix } from './file-io.ts';
 import { DEFAULT_TIMEOUT_MS, type FileLanes, type Incoming, type Wait, fileLanes, isChannelGone, isFromPeer, peerFailure } from './file-lanes.ts';
 import type { SenderMessage } from './file-messages.ts';
@@ -22,12 +22,15 @@ import { displayName } from './file-names.ts';
 import type { FileResult } from './file-sender.ts';
 import {
   type FileTarget,
+  type Target,
+  claimTarget,
   commitPartial,
   createDirectories,
   finishDirectories,
   openPartial,
+  openPresent,
   planTargets,
-  releasePartial,
+  releaseTarget,
   removePartial,
   writeAt,
 } from './file-target.ts';
@@ -48,6 +51,30 @@ export interface FileReceiveOptions {
   onProgress?: ProgressListener;
   /** The longest to wait for the sender between two of its messages once a batch has begun. Default 60 000 ms; then ERR_TIMEOUT. */
   timeoutMs?: number;
+  /**
+   * Sees each offer before anything is written (after its names are checked):
+   * return false (or a promise of false) to refuse it with ERR_FILE_REFUSED.
+   * Decide within the sender's timeout (60 s by default).
+   */
+  onOffer?: (offer: FileOffer) => boolean | Promise<boolean>;
+  /** Refuse (ERR_FILE_REFUSED) an offer of more files than this. Default: no limit beyond the protocol's 100 000 entries. */
+  maxFiles?: number;
+  /** Refuse (ERR_FILE_REFUSED) an offer whose files total more bytes than this. Default: no limit. */
+  maxBytes?: number;
+}
+
+/** What a sender offers, as the receiver's onOffer hook sees it. */
+export interface FileOffer {
+  /** The sender's key fingerprint, `SHA256:…`. */
+  peer: string;
+  /** Every file, by its '/'-separated name, with its announced size. */
+  files: { name: string; size: number }[];
+  /** Every folder, by its '/'-separated name (empty for a file or several files). */
+  folders: string[];
+  /** Number of files. */
+  count: number;
+  /** Bytes of all files. */
+  total: number;
 }
 
 /** Receives one file sent with sendFile(). A batch of several entries is refused (use receiveFiles). */
@@ -70,6 +97,10 @@ async function receiveBatch(channel: SecureChannel, options: FileReceiveOptions,
   // Claimed at the call (an async function runs synchronously up to its first await), not when this call's turn comes.
   const lanes = fileLanes(channel);
   const dir = options.dir ?? process.cwd();
+  for (const limit of ['maxFiles', 'maxBytes'] as const) {
+    const value = options[limit];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) return Promise.reject(invalidArgument(`${limit} must be a non-negative integer`));
+  }
   return lanes.receiveTurn(async () => {
     const { signal, overwrite = false } = options;
     const timeoutMs = checkTimeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -80,8 +111,9 @@ async function receiveBatch(channel: SecureChannel, options: FileReceiveOptions,
         throw new NetcryptError(ErrorCode.PROTOCOL, 'expected one file but the peer sent a folder or several files: receive them with receiveFiles()');
       }
       const targets = await planTargets(dir, entries, overwrite, channel.peerFingerprint!);
-      await createDirectories(targets);
       const total = entries.reduce((sum, entry) => sum + (entry.type === 'file' ? entry.size : 0), 0);
+      await decide(offerOf(channel, targets, total), options);
+      await createDirectories(targets);
       const meter = new ProgressMeter(total, options.onProgress);
       const results: FileResult[] = [];
       for (const [index, target] of targets.entries()) {
@@ -100,6 +132,31 @@ async function receiveBatch(channel: SecureChannel, options: FileReceiveOptions,
       throw error;
     }
   });
+}
+
+function offerOf(channel: SecureChannel, targets: Target[], total: number): FileOffer {
+  const files = targets.flatMap((target) => ('partialPath' in target ? [{ name: target.name, size: target.entry.size }] : []));
+  const folders = targets.flatMap((target) => ('create' in target ? [target.name] : []));
+  return { peer: channel.peerFingerprint!, files, folders, count: files.length, total };
+}
+
+function refused(reason: string, cause?: unknown): NetcryptError {
+  return new NetcryptError(ErrorCode.FILE_REFUSED, `the receiver refused the offer: ${reason}`, { cause });
+}
+
+/** The receiver's limits, then its hook: each may refuse the offer with ERR_FILE_REFUSED. */
+async function decide(offer: FileOffer, options: FileReceiveOptions): Promise<void> {
+  const { maxFiles = Infinity, maxBytes = Infinity, onOffer } = options;
+  if (offer.count > maxFiles) throw refused(`${offer.count} files, more than the ${maxFiles} it takes`);
+  if (offer.total > maxBytes) throw refused(`${offer.total} bytes, more than the ${maxBytes} it takes`);
+  if (!onOffer) return;
+  let accepted: boolean;
+  try {
+    accepted = await onOffer(offer);
+  } catch (error) {
+    throw error instanceof NetcryptError ? error : refused('its onOffer hook failed', error);
+  }
+  if (accepted !== true) throw refused('declined');
 }
 
 /**
@@ -124,6 +181,10 @@ async function nextEvent(lanes: FileLanes, id: number, signal: AbortSignal | und
   return event;
 }
 
+function exists(name: string): NetcryptError {
+  return new NetcryptError(ErrorCode.FILE_EXISTS, `${displayName(name)} already exists with other content`);
+}
+
 function integrity(name: string, problem: string): NetcryptError {
   return new NetcryptError(ErrorCode.FILE_INTEGRITY, `${displayName(name)}: ${problem}`);
 }
@@ -139,17 +200,39 @@ async function receiveContent(
   wait: Wait,
 ): Promise<FileResult> {
   const { entry, name } = target;
-  const partial = await openPartial(target);
-  const { handle, length: held } = partial;
+  claimTarget(target);
   try {
-    // Offer what an earlier attempt left, if it can be a prefix of this file. The peer learns only
-    // a hash of it keyed with a fresh nonce: a plain SHA-256 would let it forge the final hash by
-    // length extension without holding the bytes.
+    return await receiveInto(lanes, id, index, target, overwrite, meter, signal, wait);
+  } finally {
+    releaseTarget(target);
+  }
+}
+
+async function receiveInto(
+  lanes: FileLanes,
+  id: number,
+  index: number,
+  target: FileTarget,
+  overwrite: boolean,
+  meter: ProgressMeter,
+  signal: AbortSignal | undefined,
+  wait: Wait,
+): Promise<FileResult> {
+  const { entry, name } = target;
+  // What is offered: the file already under the final name, or else what an earlier attempt left.
+  const present = target.present ? await openPresent(target) : undefined;
+  let partial = present ? undefined : await openPartial(target);
+  const held = (present ?? partial)!;
+  try {
+    // Offered only if it can be a prefix of this file. The peer learns only a hash of it keyed
+    // with a fresh nonce: a plain SHA-256 would let it forge the final hash by length extension
+    // without holding the bytes.
     const nonce = randomBytes(NONCE_BYTES);
     const prefix = createHash('sha256');
     const proof = createHmac('sha256', nonce);
-    const offered = held <= entry.size && (await hashPrefix(handle, [prefix, proof], held, signal)) ? held : 0;
+    const offered = held.length <= entry.size && (await hashPrefix(held.handle, [prefix, proof], held.length, signal)) ? held.length : 0;
     const window = Math.min(WINDOW_BYTES, lanes.channel.maxMessageBytes);
+    const chunkLimit = Math.max(1, Math.floor(window / 4));
     lanes.openWindow(id, window);
     const prefixProof = (offered > 0 ? proof : createHmac('sha256', nonce)).digest();
     await lanes.send({ t: 'want', id, index, offset: offered, nonce, prefix: prefixProof, credit: window });
@@ -159,8 +242,16 @@ async function receiveContent(
     if (start.offset !== offered && start.offset !== 0) throw lanes.violation('sender resumed from an offset that was not offered');
     const offset = start.offset;
     const hash = offset > 0 ? prefix : createHash('sha256');
+    if (present) {
+      await present.handle.close();
+      if (offset === entry.size) return await keepPresent(lanes, id, index, target, hash, meter, signal, wait);
+      // The sender's content differs from the file there: replace it only if asked to.
+      if (!overwrite) throw exists(name);
+      partial = await openPartial(target);
+    }
+    const { handle } = partial!;
     // A partial longer than what is kept must not leave stale bytes past the new end.
-    if (held > offset) await handle.truncate(offset);
+    if (held.length > offset || present) await handle.truncate(offset);
     meter.startFile(name, entry.size, offset);
 
     // Credit goes back a quarter window at a time; the sender's chunks are no larger, so it never waits forever.
@@ -169,13 +260,14 @@ async function receiveContent(
       const event = await nextEvent(lanes, id, signal, wait);
       if (event.t === 'chunk') {
         const { data } = event;
+        if (data.length === 0 || data.length > chunkLimit) throw lanes.violation(`content chunk of ${data.length} bytes; chunks are 1 to ${chunkLimit} bytes`);
         if (position + data.length > entry.size) throw integrity(name, `the sender sent more than the declared ${entry.size} bytes`);
         hash.update(data);
         await writeAt(handle, data, position, target);
         position += data.length;
         meter.add(data.length);
         written += data.length;
-        if (written >= window / 4) {
+        if (written >= chunkLimit) {
           lanes.grant(id, written);
           await lanes.send({ t: 'credit', id, bytes: written });
           written = 0;
@@ -186,15 +278,35 @@ async function receiveContent(
       if (position !== entry.size) throw integrity(name, `the sender ended after ${position} of the declared ${entry.size} bytes`);
       const sha256 = hash.digest();
       if (!sha256.equals(event.sha256)) throw integrity(name, 'SHA-256 of the content does not match the sender’s');
-      await commitPartial(partial, target, overwrite);
+      await commitPartial(partial!, target, overwrite);
       meter.finishFile();
       return { name, path: target.path, size: entry.size, sha256: sha256.toString('hex'), resumedFrom: offset };
     }
   } catch (error) {
-    await handle.close();
-    if (!isChannelGone(error)) await removePartial(target);
+    // Closing twice (a handle already closed by keepPresent or commitPartial) is harmless.
+    for (const open of new Set([held, partial])) await open?.handle.close().catch(() => {});
+    if (partial && !isChannelGone(error)) await removePartial(target);
     throw error;
-  } finally {
-    releasePartial(target);
   }
+}
+
+/** The sender has the file already there, whole: only its end follows, and the hashes must agree. The file is not touched. */
+async function keepPresent(
+  lanes: FileLanes,
+  id: number,
+  index: number,
+  target: FileTarget,
+  hash: Hash,
+  meter: ProgressMeter,
+  signal: AbortSignal | undefined,
+  wait: Wait,
+): Promise<FileResult> {
+  const { entry, name } = target;
+  const end = await nextEvent(lanes, id, signal, wait);
+  if (end.t !== 'end' || end.index !== index) throw lanes.violation(`expected the end of entry ${index}, got ${end.t}`);
+  const sha256 = hash.digest();
+  if (!sha256.equals(end.sha256)) throw integrity(name, 'SHA-256 of the content does not match the sender’s');
+  meter.startFile(name, entry.size, entry.size);
+  meter.finishFile();
+  return { name, path: target.path, size: entry.size, sha256: sha256.toString('hex'), resumedFrom: entry.size };
 }

@@ -25,6 +25,12 @@ export interface FileTarget {
   name: string;
   path: string;
   partialPath: string;
+  /**
+   * A file of the announced size and mtime is already there (say, from an
+   * interrupted run of the same batch): it is offered to the sender whole,
+   * and kept untouched if the sender's file has the same content.
+   */
+  present: boolean;
 }
 
 export interface DirectoryTarget {
@@ -33,6 +39,16 @@ export interface DirectoryTarget {
   path: string;
   /** False when the folder already exists and is merged into. */
   create: boolean;
+}
+
+/** A created folder's mode until its files are in: the sender's, plus the owner's rwx so they can be written. */
+function buildingMode(entry: DirectoryEntry): number {
+  return (entry.mode | 0o700) & 0o777;
+}
+
+/** Ours, alone, regular: the only kind of file the receiver reads, resumes or keeps. */
+function ownLoneFile(stats: Stats): boolean {
+  return stats.isFile() && stats.nlink === 1 && (!process.getuid || stats.uid === process.getuid());
 }
 
 export type Target = FileTarget | DirectoryTarget;
@@ -80,33 +96,49 @@ export async function planTargets(dir: string, entries: Entry[], overwrite: bool
       if (existing && !existing.isDirectory()) throw exists(name, ' and is not a folder (symbolic links are never followed)');
       targets.push({ entry, name, path, create: !existing });
     } else {
-      if (existing && !overwrite) throw exists(name, '');
+      // The mtime is compared as the receiver set it (ms, rounded: utimes takes seconds as a float).
+      const present = existing !== undefined && ownLoneFile(existing) && existing.size === entry.size && Math.round(existing.mtimeMs) === entry.mtime;
+      if (existing && !overwrite && !present) throw exists(name, '');
       if (existing?.isDirectory()) throw exists(name, ' as a folder');
       const partial = partialName(entry.path.at(-1)!, { peer, size: entry.size, mtime: entry.mtime });
-      targets.push({ entry, name, path, partialPath: join(dirname(path), partial) });
+      targets.push({ entry, name, path, partialPath: join(dirname(path), partial), present });
     }
   }
   return targets;
 }
 
-/** Creates the batch's new folders, owner-only until their files are in. */
+/** Creates the batch's new folders, writable by their owner until their files are in. */
 export async function createDirectories(targets: Target[]): Promise<void> {
   for (const target of targets) {
     if (!('create' in target) || !target.create) continue;
     try {
       await mkdir(target.path, { mode: 0o700 });
+      await chmod(target.path, buildingMode(target.entry));
     } catch (error) {
       throw ioError(error, `create folder ${displayName(target.name)}`);
     }
   }
 }
 
-/** Gives created folders their final mode, deepest first: a read-only folder would have refused its files. */
+/**
+ * Gives folders their final mode, deepest first: a read-only folder would
+ * have refused its files. That is the folders this batch created, and those
+ * an interrupted run of it created and left in their building mode (ours,
+ * and exactly that mode), so a resumed batch ends with the modes it would
+ * have had. Any other existing folder is merged into and left as it is.
+ */
 export async function finishDirectories(targets: Target[]): Promise<void> {
   for (const target of [...targets].reverse()) {
-    if (!('create' in target) || !target.create) continue;
+    if (!('create' in target)) continue;
+    const { entry } = target;
+    const mode = entry.mode & 0o777;
     try {
-      await chmod(target.path, target.entry.mode & 0o777);
+      if (!target.create) {
+        const stats = await lstat(target.path);
+        const leftBuilding = stats.isDirectory() && (!process.getuid || stats.uid === process.getuid()) && (stats.mode & 0o777) === buildingMode(entry);
+        if (!leftBuilding || buildingMode(entry) === mode) continue;
+      }
+      await chmod(target.path, mode);
     } catch (error) {
       throw ioError(error, `set the mode of ${displayName(target.name)}`);
     }
@@ -130,44 +162,63 @@ function untrusted(target: FileTarget, why: string): NetcryptError {
   return new NetcryptError(ErrorCode.FILE_IO, `the partial file of ${displayName(target.name)} ${why}: it is neither resumed nor touched`);
 }
 
-/**
- * Opens the partial file left by an earlier attempt, or creates it (0600,
- * O_EXCL), and claims the final name until released. Only a regular file
- * with one link, owned by this process's user, is resumed: a hard link
- * planted there would otherwise let the peer learn, overwrite and chmod
- * the file it points to. O_NOFOLLOW refuses a planted symbolic link;
- * O_NONBLOCK keeps a planted FIFO from hanging the open.
- */
-export async function openPartial(target: FileTarget): Promise<OpenPartial> {
+/** Claims the final name for this transfer until releaseTarget(); a second transfer to it is ERR_FILE_EXISTS. */
+export function claimTarget(target: FileTarget): void {
   if (claimed.has(target.path)) throw exists(target.name, ' as a transfer in progress');
   claimed.add(target.path);
+}
+
+export function releaseTarget(target: FileTarget): void {
+  claimed.delete(target.path);
+}
+
+/**
+ * Opens the partial file left by an earlier attempt, or creates it (0600,
+ * O_EXCL). Only a regular file with one link, owned by this process's user,
+ * is resumed: a hard link planted there would otherwise let the peer learn,
+ * overwrite and chmod the file it points to. O_NOFOLLOW refuses a planted
+ * symbolic link; O_NONBLOCK keeps a planted FIFO from hanging the open.
+ */
+export async function openPartial(target: FileTarget): Promise<OpenPartial> {
   let handle: FileHandle | undefined;
   try {
-    handle = await openIfAny(target.partialPath);
+    handle = await openIfAny(target.partialPath, constants.O_RDWR);
     handle ??= await open(target.partialPath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     const stats = await handle.stat();
     if (!stats.isFile()) throw untrusted(target, 'is not a regular file');
     if (stats.nlink !== 1) throw untrusted(target, 'has other links');
-    if (process.getuid && stats.uid !== process.getuid()) throw untrusted(target, 'belongs to another user');
+    if (!ownLoneFile(stats)) throw untrusted(target, 'belongs to another user');
     return { handle, length: stats.size, ino: stats.ino };
   } catch (error) {
     await handle?.close();
-    releasePartial(target);
     throw ioError(error, `write ${displayName(target.name)}`);
   }
 }
 
-async function openIfAny(path: string): Promise<FileHandle | undefined> {
+/** Opens, read-only, the file already under the final name, if it is still one the receiver may offer (see FileTarget.present). */
+export async function openPresent(target: FileTarget): Promise<OpenPartial | undefined> {
+  let handle: FileHandle | undefined;
   try {
-    return await open(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    handle = await openIfAny(target.path, constants.O_RDONLY);
+    const stats = await handle?.stat();
+    if (!handle || !stats || !ownLoneFile(stats) || stats.size !== target.entry.size) {
+      await handle?.close();
+      return undefined;
+    }
+    return { handle, length: stats.size, ino: stats.ino };
+  } catch (error) {
+    await handle?.close();
+    throw ioError(error, `read ${displayName(target.name)}`);
+  }
+}
+
+async function openIfAny(path: string, access: number): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, access | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-}
-
-export function releasePartial(target: FileTarget): void {
-  claimed.delete(target.path);
 }
 
 export async function writeAt(handle: FileHandle, data: Buffer, position: number, target: FileTarget): Promise<void> {
