@@ -1,14 +1,17 @@
 /**
  * The real WebAssembly module's hand-written primitives against references:
- * Wycheproof's AES-CBC-PKCS5 (256-bit keys) and HMAC-SHA-512 files, and the
- * bitsliced AES-256-CTR against node:crypto. cargo test runs the same code
+ * Wycheproof's AES-CBC-PKCS5 (256-bit keys) and HMAC-SHA-512 files, the
+ * bitsliced AES-256-CTR against node:crypto, and GHASH (whose bit reversals
+ * run on SIMD) against @noble/ciphers. cargo test runs the same code
  * natively, but there the SIMD layer is emulated, which proves nothing about
- * the wasm.
+ * the wasm. (AES-256-GCM itself runs on every backend in
+ * backend-vectors.test.ts and backend-properties.test.ts.)
  */
 
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { ghash } from '@noble/ciphers/_polyval.js';
 import fc from 'fast-check';
 import { WasmCore } from '../src/backend/wasm.ts';
 import { NetcryptError } from '../src/errors.ts';
@@ -82,6 +85,21 @@ describe('wasm primitives', async () => {
     const { output, counter: next } = core.aes256Ctr32(key, counter, data);
     assert.ok(Buffer.from(output).equals(expected));
     assert.deepEqual(Buffer.from(next), Buffer.concat([prefix, Buffer.from('00000013', 'hex')]));
+  });
+
+  it('GHASH equals @noble/ciphers ghash at every length to 600 bytes and at random lengths to 70 000', () => {
+    const h = Buffer.from('66e94bd4ef8a2c3b884cfa59ca342b2e', 'hex');
+    const data = Buffer.from(Array.from({ length: 600 }, (_, i) => (i * 151 + 7) & 0xff));
+    for (let length = 0; length <= 600; length++) {
+      const message = data.subarray(0, length);
+      assert.ok(Buffer.from(core.ghash(h, message)).equals(ghash(message, h)), `length ${length}`);
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ maxLength: 70_000 }), (key, message) => {
+        assert.ok(Buffer.from(core.ghash(key, message)).equals(ghash(message, key)));
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('fails to load from a missing file with ERR_BACKEND_UNAVAILABLE', async () => {

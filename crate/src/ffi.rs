@@ -7,7 +7,8 @@
 //! (that is what makes them `unsafe`) and checks everything else.
 
 use crate::aes_key::RoundKeys;
-use crate::{aes_bitsliced, cbc_hs512, envelope, hmac::HmacSha512};
+use crate::ghash::Ghash;
+use crate::{aes_bitsliced, cbc_hs512, envelope, gcm, hmac::HmacSha512};
 
 /// A byte slice from the caller; `len == 0` allows any pointer, even null.
 ///
@@ -94,6 +95,44 @@ pub unsafe extern "C" fn nc_open(
 ) -> i32 {
     let buf = bytes_mut(data, data_len);
     to_i32(cbc_hs512::open(array(key), array(iv), bytes(aad, aad_len), buf))
+}
+
+/// AES-256-GCM: encrypts `data` in place and writes the 16-byte tag after
+/// it. Returns `data_len + 16`.
+///
+/// # Safety
+/// `key`: 32 bytes, `nonce`: 12, `aad`: `aad_len`; `data` has room for `data_len + 16`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_gcm_seal(
+    key: *const u8,
+    nonce: *const u8,
+    aad: *const u8,
+    aad_len: usize,
+    data: *mut u8,
+    data_len: usize,
+) -> usize {
+    let buf = bytes_mut(data, data_len + gcm::TAG_LEN);
+    gcm::seal(array(key), array(nonce), bytes(aad, aad_len), buf, data_len)
+}
+
+/// AES-256-GCM: opens `data` = ciphertext ‖ tag in place. Hashes all of the
+/// ciphertext and checks the tag in constant time before decrypting anything;
+/// returns the plaintext length, or -1 (nothing decrypted) for a wrong tag or
+/// an input shorter than a tag.
+///
+/// # Safety
+/// `key`: 32 bytes, `nonce`: 12, `aad`: `aad_len`, `data`: `data_len`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_gcm_open(
+    key: *const u8,
+    nonce: *const u8,
+    aad: *const u8,
+    aad_len: usize,
+    data: *mut u8,
+    data_len: usize,
+) -> i32 {
+    let buf = bytes_mut(data, data_len);
+    to_i32(gcm::open(array(key), array(nonce), bytes(aad, aad_len), buf))
 }
 
 /// The size of an encoded envelope, or 0 if a field length is out of range.
@@ -186,6 +225,18 @@ pub unsafe extern "C" fn nc_aes256_cbc_decrypt(
 pub unsafe extern "C" fn nc_aes256_ctr32(key: *const u8, counter: *mut u8, data: *mut u8, len: usize) {
     let ctr = &mut *(counter as *mut [u8; 16]);
     aes_bitsliced::Key::new(&RoundKeys::expand(array(key)).0).ctr32_xor(ctr, bytes_mut(data, len));
+}
+
+/// Test hook: GHASH under the 16-byte key `h` of `data`, zero-padded to a
+/// whole block, with no length block; writes the 16-byte value at `out`.
+///
+/// # Safety
+/// `h`: 16 bytes, `data`: `len` bytes; `out`: 16 writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nc_ghash(h: *const u8, data: *const u8, len: usize, out: *mut u8) {
+    let mut g = Ghash::new(array(h));
+    g.update_padded(bytes(data, len));
+    bytes_mut(out, 16).copy_from_slice(&g.value());
 }
 
 /// Test hook: the full 64-byte HMAC-SHA-512 of `msg` under a key of any length.

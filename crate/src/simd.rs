@@ -1,5 +1,5 @@
-//! The handful of 128-bit vector operations that AES and SHA-512's message
-//! schedule are written in.
+//! The handful of 128-bit vector operations that AES, SHA-512's message
+//! schedule and GHASH's bit reversals are written in.
 //!
 //! On wasm32 each maps onto one simd128 instruction. Elsewhere a byte-array
 //! emulation with identical semantics (including `swizzle`'s "index ≥ 16
@@ -115,6 +115,17 @@ impl V128 {
         V128(i8x16_shuffle::<7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8>(self.0, self.0))
     }
 
+    /// Two 64-bit lanes, `l[0]` in bytes 0..8.
+    #[inline(always)]
+    pub fn from_u64x2(l: [u64; 2]) -> V128 {
+        V128(u64x2(l[0], l[1]))
+    }
+
+    #[inline(always)]
+    pub fn to_u64x2(self) -> [u64; 2] {
+        [u64x2_extract_lane::<0>(self.0), u64x2_extract_lane::<1>(self.0)]
+    }
+
     #[inline(always)]
     pub fn add64(self, o: V128) -> V128 {
         V128(i64x2_add(self.0, o.0))
@@ -195,6 +206,14 @@ impl V128 {
 
     pub fn swizzle(table: V128, idx: V128) -> V128 {
         V128(idx.0.map(|i| if i < 16 { table.0[i as usize] } else { 0 }))
+    }
+
+    pub fn from_u64x2(l: [u64; 2]) -> V128 {
+        V128::from_lanes64(l)
+    }
+
+    pub fn to_u64x2(self) -> [u64; 2] {
+        self.lanes64()
     }
 
     fn lanes64(self) -> [u64; 2] {

@@ -1,10 +1,11 @@
-//! The repository's own vectors: RFC 7518 Appendix B.3 and the envelope codec.
+//! The repository's own vectors: RFC 7518 Appendix B.3, the GCM
+//! specification's AES-256 test cases and the envelope codec.
 
 mod common;
 
 use common::{load, repo_vectors_dir};
 use netcrypt::cbc_hs512::{self, padded_len, TAG_LEN};
-use netcrypt::envelope;
+use netcrypt::{envelope, gcm};
 
 #[test]
 fn rfc7518_b3() {
@@ -21,6 +22,25 @@ fn rfc7518_b3() {
         let n = cbc_hs512::seal(&key, &iv, &aad, &mut buf, msg.len());
         assert_eq!(buf[..n], expected[..]);
         let n = cbc_hs512::open(&key, &iv, &aad, &mut buf[..n]).expect("opens");
+        assert_eq!(buf[..n], msg[..]);
+    }
+}
+
+#[test]
+fn gcm_spec_test_cases_13_to_16() {
+    let file = load(repo_vectors_dir().join("gcm_spec_test_cases.json"));
+    let cases: Vec<_> = file.get("testGroups").arr().iter().flat_map(|g| g.get("tests").arr()).collect();
+    assert_eq!(cases.len(), 4);
+    for case in cases {
+        let key: [u8; 32] = case.bytes("key").try_into().unwrap();
+        let nonce: [u8; 12] = case.bytes("iv").try_into().unwrap();
+        let (aad, msg) = (case.bytes("aad"), case.bytes("msg"));
+        let expected = [case.bytes("ct"), case.bytes("tag")].concat();
+        let mut buf = msg.clone();
+        buf.resize(msg.len() + gcm::TAG_LEN, 0);
+        let n = gcm::seal(&key, &nonce, &aad, &mut buf, msg.len());
+        assert_eq!(buf[..n], expected[..], "{}", case.get("comment").str());
+        let n = gcm::open(&key, &nonce, &aad, &mut buf).expect("opens");
         assert_eq!(buf[..n], msg[..]);
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use common::{load, wycheproof_dir, Json};
 use netcrypt::cbc_hs512::{self, padded_len, TAG_LEN};
+use netcrypt::gcm;
 use netcrypt::hmac::HmacSha512;
 
 fn cases(file: &Json, key_size: Option<f64>) -> impl Iterator<Item = &Json> {
@@ -91,4 +92,40 @@ fn hmac_sha512() {
         }
     }
     assert_eq!(count, 174);
+}
+
+/// Every AES-GCM case with a 256-bit key, a 96-bit IV and a 128-bit tag.
+#[test]
+fn aes256_gcm() {
+    let file = load(wycheproof_dir().join("aes_gcm_test.json"));
+    let mut count = (0, 0);
+    for group in file.get("testGroups").arr() {
+        if group.get("keySize").num() != 256.0
+            || group.get("ivSize").num() != 96.0
+            || group.get("tagSize").num() != 128.0
+        {
+            continue;
+        }
+        for case in group.get("tests").arr() {
+            let key: [u8; 32] = case.bytes("key").try_into().unwrap();
+            let nonce: [u8; 12] = case.bytes("iv").try_into().unwrap();
+            let (aad, msg) = (case.bytes("aad"), case.bytes("msg"));
+            let mut sealed = [case.bytes("ct"), case.bytes("tag")].concat();
+            if valid(case) {
+                let mut buf = msg.clone();
+                buf.resize(msg.len() + gcm::TAG_LEN, 0);
+                let n = gcm::seal(&key, &nonce, &aad, &mut buf, msg.len());
+                assert_eq!(buf[..n], sealed[..], "{}", id(case));
+                let n = gcm::open(&key, &nonce, &aad, &mut sealed).unwrap_or_else(|| panic!("{}", id(case)));
+                assert_eq!(sealed[..n], msg[..], "{}", id(case));
+                count.0 += 1;
+            } else {
+                let before = sealed.clone();
+                assert_eq!(gcm::open(&key, &nonce, &aad, &mut sealed), None, "{}", id(case));
+                assert_eq!(sealed, before, "{}: nothing decrypted", id(case));
+                count.1 += 1;
+            }
+        }
+    }
+    assert_eq!(count, (39, 27));
 }

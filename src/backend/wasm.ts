@@ -11,7 +11,7 @@ import { A256CBC_HS512, paddedLength } from './a256cbc-hs512.ts';
 import { A256GCM } from './a256gcm.ts';
 import { wrapAead } from './aead.ts';
 import { checkEnvelopeFields } from './envelope-codec.ts';
-import { type Backend, type Envelope, TAG_BYTES } from './types.ts';
+import { type Backend, type Envelope, GCM_TAG_BYTES, TAG_BYTES } from './types.ts';
 
 /** The crate's exports; see crate/README.md for the ABI. */
 interface CoreExports {
@@ -26,6 +26,9 @@ interface CoreExports {
   nc_aes256_cbc_decrypt(keyPtr: number, ivPtr: number, dataPtr: number, len: number): number;
   nc_hmac_sha512(keyPtr: number, keyLen: number, msgPtr: number, msgLen: number, outPtr: number): void;
   nc_aes256_ctr32(keyPtr: number, counterPtr: number, dataPtr: number, len: number): void;
+  nc_gcm_seal(keyPtr: number, noncePtr: number, aadPtr: number, aadLen: number, dataPtr: number, dataLen: number): number;
+  nc_gcm_open(keyPtr: number, noncePtr: number, aadPtr: number, aadLen: number, dataPtr: number, dataLen: number): number;
+  nc_ghash(hPtr: number, dataPtr: number, len: number, outPtr: number): void;
 }
 
 /** Largest input we place in linear memory at once (wasm32 addresses 4 GiB; leave room). */
@@ -99,6 +102,28 @@ export class WasmCore {
     return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
   }
 
+  /** AES-256-GCM seal: ciphertext ‖ tag. The arguments are checked by `wrapAead`. */
+  gcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const s = new Scratch(this.core, key.length + nonce.length + aad.length + plaintext.length + GCM_TAG_BYTES);
+    const keyPtr = s.put(key);
+    const noncePtr = s.put(nonce);
+    const aadPtr = s.put(aad);
+    const dataPtr = s.put(plaintext, GCM_TAG_BYTES);
+    const length = this.core.nc_gcm_seal(keyPtr, noncePtr, aadPtr, aad.length, dataPtr, plaintext.length);
+    return s.bytes.slice(dataPtr, dataPtr + length);
+  }
+
+  /** AES-256-GCM open; null for a wrong tag (the module decrypts nothing then). */
+  gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+    const s = new Scratch(this.core, key.length + nonce.length + aad.length + sealed.length);
+    const keyPtr = s.put(key);
+    const noncePtr = s.put(nonce);
+    const aadPtr = s.put(aad);
+    const dataPtr = s.put(sealed);
+    const length = this.core.nc_gcm_open(keyPtr, noncePtr, aadPtr, aad.length, dataPtr, sealed.length);
+    return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
+  }
+
   encodeEnvelope(envelope: Envelope): Uint8Array {
     if (!checkEnvelopeFields(envelope)) throw invalidArgument('envelope fields have invalid types or lengths');
     const { wrappedKey, iv, ciphertext, tag } = envelope;
@@ -158,6 +183,16 @@ export class WasmCore {
     return { output: s.bytes.slice(dataPtr, dataPtr + data.length), counter: s.bytes.slice(counterPtr, counterPtr + 16) };
   }
 
+  /** GHASH of `data` zero-padded to whole blocks (no length block), exposed to check the real module against @noble. */
+  ghash(h: Uint8Array, data: Uint8Array): Uint8Array {
+    const s = new Scratch(this.core, h.length + data.length + 16);
+    const hPtr = s.put(h);
+    const dataPtr = s.put(data);
+    const outPtr = s.take(16);
+    this.core.nc_ghash(hPtr, dataPtr, data.length, outPtr);
+    return s.bytes.slice(outPtr, outPtr + 16);
+  }
+
   hmacSha512(key: Uint8Array, message: Uint8Array): Uint8Array {
     const s = new Scratch(this.core, key.length + message.length + 64);
     const keyPtr = s.put(key);
@@ -175,12 +210,8 @@ export async function createWasmBackend(): Promise<Backend> {
     open: (key, iv, aad, sealed) => core.cbcHs512Open(key, iv, aad, sealed),
   });
   const gcmAead = wrapAead(A256GCM, {
-    sealPieces() {
-      throw new NetcryptError(ErrorCode.BACKEND_UNAVAILABLE, 'this build of the wasm backend has no AES-256-GCM yet');
-    },
-    open() {
-      throw new NetcryptError(ErrorCode.BACKEND_UNAVAILABLE, 'this build of the wasm backend has no AES-256-GCM yet');
-    },
+    sealPieces: (key, nonce, aad, plaintext) => [core.gcmSeal(key, nonce, aad, plaintext)],
+    open: (key, nonce, aad, sealed) => core.gcmOpen(key, nonce, aad, sealed),
   });
   return {
     name: 'wasm',
