@@ -81,6 +81,13 @@ describe('ControlReplyParser', () => {
     throwsMalformed(() => parseAll('250 OK\n250 OK\r\n'), /bare LF/);
   });
 
+  test('reply text that is not UTF-8 is refused, not rewritten', () => {
+    throwsMalformed(() => parseAll(Buffer.from([...bytes('250 a'), 0xff, 0x0d, 0x0a])), /not valid UTF-8/);
+    throwsMalformed(() => parseAll(Buffer.from([...bytes('250 '), 0xc1, 0xb8, 0x0d, 0x0a])), /not valid UTF-8/);
+    throwsMalformed(() => parseAll(Buffer.from([...bytes('250+x\r\n'), 0xed, 0xa0, 0x80, ...bytes('\r\n.\r\n250 OK\r\n')])), /not valid UTF-8/);
+    assert.deepEqual(parseAll('250 \u00e9\u{1F510}\r\n'), [{ status: 250, lines: [{ text: '\u00e9\u{1F510}' }] }]);
+  });
+
   test('after a failure the parser refuses all further input', () => {
     const parser = new ControlReplyParser();
     throwsMalformed(() => parser.push(bytes('oops\r\n')), /status code/);
@@ -118,6 +125,12 @@ describe('parseReplyArguments', () => {
 
   test('only the first "=" separates key from value', () => {
     assert.deepEqual([...parseReplyArguments('PrivateKey=ED25519-V3:abc+/d==').values], [['PrivateKey', 'ED25519-V3:abc+/d==']]);
+  });
+
+  test('a quoted string is read by code point and decoded as strict UTF-8', () => {
+    assert.deepEqual([...parseReplyArguments('COOKIEFILE="/tmp/\u{1F510}\\\u{1F510}"').values], [['COOKIEFILE', '/tmp/\u{1F510}\u{1F510}']]);
+    throwsMalformed(() => parseReplyArguments('COOKIEFILE="/tmp/a\\377"'), /not valid UTF-8/); // 61 FF
+    throwsMalformed(() => parseReplyArguments('COOKIEFILE="/tmp/\\301\\270"'), /not valid UTF-8/); // overlong "x"
   });
 
   test('an unterminated quoted string is ERR_TOR_CONTROL', () => {

@@ -6,7 +6,9 @@
  *   DataReplyLine = StatusCode "+" ReplyLine CmdData   (data ends with a lone ".", leading dots doubled)
  *   EndReplyLine  = StatusCode SP ReplyLine
  *
- * It is strict — CRLF line ends, one status code per reply — and bounded: a
+ * It is strict — CRLF line ends, one status code per reply, UTF-8 text
+ * (invalid sequences, also inside a quoted string's escapes, are refused
+ * rather than replaced) — and bounded: a
  * line longer than `maxLineBytes` or a reply larger than `maxReplyBytes` is an
  * error as soon as it is seen, so a misbehaving peer cannot make it buffer
  * without limit. Every failure is a NetcryptError (ERR_TOR_CONTROL), after
@@ -169,15 +171,16 @@ function quotedString(line: string, start: number): [string, number] {
   const bytes: number[] = [];
   let at = start + 1;
   while (at < line.length) {
-    const char = line[at] as string;
-    if (char === '"') return [Buffer.from(bytes).toString('utf8'), at + 1];
+    // By code point: a UTF-16 half of an astral character would become U+FFFD.
+    const char = String.fromCodePoint(line.codePointAt(at)!);
+    if (char === '"') return [text(Buffer.from(bytes)), at + 1];
     if (char !== '\\') {
       bytes.push(...Buffer.from(char, 'utf8'));
-      at++;
+      at += char.length;
       continue;
     }
-    const escaped = line[at + 1];
-    if (escaped === undefined) break;
+    if (at + 1 >= line.length) break;
+    const escaped = String.fromCodePoint(line.codePointAt(at + 1)!);
     const octal = /^[0-7]{1,3}/.exec(line.slice(at + 1, at + 4))?.[0];
     if (octal !== undefined && Number.parseInt(octal, 8) <= 0xff) {
       bytes.push(Number.parseInt(octal, 8));
@@ -186,7 +189,7 @@ function quotedString(line: string, start: number): [string, number] {
     }
     const named = C_ESCAPES.get(escaped);
     bytes.push(...(named === undefined ? Buffer.from(escaped, 'utf8') : [named]));
-    at += 2;
+    at += 1 + escaped.length;
   }
   throw malformed('a quoted string is not terminated');
 }
@@ -206,8 +209,15 @@ function isDigit(byte: number | undefined): boolean {
   return byte !== undefined && byte >= 0x30 && byte <= 0x39;
 }
 
-function text(bytes: Buffer): string {
-  return bytes.toString('utf8');
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Reply text as strict UTF-8: what the control port sent is refused, never rewritten, if it is not text. */
+function text(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw malformed('a reply is not valid UTF-8');
+  }
 }
 
 function malformed(reason: string): NetcryptError {
