@@ -13,6 +13,7 @@ import { type Identity, processIdentity } from '../keys/identity.ts';
 import type { Role } from '../wire/handshake-messages.ts';
 import { Channel } from './channel.ts';
 import { withDeadline } from '../deadline.ts';
+import type { ChannelSetup } from '../channel/secure-channel.ts';
 import { awaitBeforeTakeover } from '../channel/socket-waits.ts';
 import { type TrustOptions, buildVerifier } from '../channel/trust.ts';
 import { type TorOptions, enableTor } from '../tor/tor-client.ts';
@@ -49,8 +50,11 @@ export interface ConnectOptions extends ChannelOptions {
   tor?: boolean | TorOptions;
 }
 
+/** A server's bounds on what one of its channels may hold for the peer (createServer() sets them). */
+export type ChannelBounds = Pick<ChannelSetup, 'inboundBudget' | 'unfinishedMessageTimeoutMs'>;
+
 /** Runs the handshake on a connected socket. The channel owns the socket from here on. */
-export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}): Promise<Channel> {
+export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}, bounds: ChannelBounds = {}): Promise<Channel> {
   let verifier: Verifier;
   let resolved: [Identity, Backend];
   try {
@@ -60,7 +64,7 @@ export async function secureSocket(socket: net.Socket, role: Role, options: Chan
     socket.destroy();
     throw error;
   }
-  return handshake(socket, role, options, resolved, verifier);
+  return handshake(socket, role, options, resolved, verifier, bounds);
 }
 
 type Verifier = ReturnType<typeof buildVerifier>;
@@ -76,6 +80,7 @@ async function handshake(
   options: ChannelOptions,
   [identity, backend]: [Identity, Backend],
   verifyPeer: Verifier,
+  bounds: ChannelBounds = {},
 ): Promise<Channel> {
   let channel: Channel;
   try {
@@ -87,6 +92,7 @@ async function handshake(
       maxMessageBytes: options.maxMessageBytes,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       signal: options.signal,
+      ...bounds,
     });
   } catch (error) {
     socket.destroy(); // invalid options: the socket must not be left open

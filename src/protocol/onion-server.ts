@@ -29,7 +29,8 @@ export async function createOnionServer(
   options: OnionServerOptions,
   onChannel: (channel: Channel) => void | Promise<void>,
 ): Promise<OnionServer> {
-  const server = createServer(options, onChannel);
+  // Every peer arrives from Tor's own loopback address: a per-source limit would throttle them all as one.
+  const server = createServer({ ...options, handshakeRate: options.handshakeRate ?? false }, onChannel);
   // Loopback only: the onion service is the way in, not the machine's network interfaces.
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as net.AddressInfo;

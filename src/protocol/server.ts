@@ -2,24 +2,78 @@
  * createServer(): a net.Server whose connections are upgraded to Channels
  * by secureSocket(); the callback sees only channels whose handshake
  * completed and whose peer passed the trust options.
+ *
+ * The server bounds what anonymous peers can make it hold and do. At
+ * accept time, before the connection costs any key work: a per-source
+ * handshake rate, a cap on handshakes in progress, a cap on connections.
+ * Afterwards: one budget for the peer data all channels buffer, and a
+ * deadline for a message left unfinished. A connection over a bound is
+ * dropped and reported with its code; the others go on being served.
  */
 
 import net from 'node:net';
-import { NetcryptError } from '../errors.ts';
+import { checkTimeout } from '../deadline.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { generateIdentity } from '../keys/identity.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../channel/secure-channel.ts';
 import { Channel } from './channel.ts';
 import { type ChannelOptions, secureSocket } from './connect.ts';
+import { type HandshakeRateOptions, HandshakeRateLimiter } from './handshake-rate.ts';
+import { InboundPool } from './inbound-pool.ts';
+
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_HANDSHAKES = 128;
+export const DEFAULT_INBOUND_BUDGET_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_UNFINISHED_MESSAGE_TIMEOUT_MS = 30_000;
 
 export interface ServerOptions extends ChannelOptions {
-  /** Called when a connection fails its handshake (bad peer, timeout); default: ignore. */
+  /**
+   * Called when a connection fails its handshake (bad peer, timeout) or is
+   * refused at accept time (ERR_RATE_LIMITED, ERR_SERVER_BUSY); default: ignore.
+   */
   onHandshakeError?: (error: NetcryptError, socket: net.Socket) => void;
   /**
    * Called when the connection callback throws or rejects — typically a peer
-   * that vanished (ERR_TRUNCATED) or tampered (ERR_AUTH). The channel is
-   * destroyed either way; the server keeps running. Default: ignore.
+   * that vanished (ERR_TRUNCATED) or tampered (ERR_AUTH) — and when a bound
+   * drops an established channel (ERR_BUDGET_EXCEEDED, ERR_TIMEOUT). Once per
+   * channel. The channel is destroyed either way; the server keeps running.
+   * Default: ignore.
    */
   onChannelError?: (error: unknown, channel: Channel) => void;
+  /** Open connections, in the handshake or past it (default 1024); more are refused with ERR_SERVER_BUSY. */
+  maxConnections?: number;
+  /** Connections still in the handshake (default 128); more are refused with ERR_SERVER_BUSY. */
+  maxHandshakes?: number;
+  /**
+   * Handshakes each source address (IPv6: each /64) may begin: a token
+   * bucket, default 10 per second in bursts of 20, 10,000 sources
+   * remembered. Over it, ERR_RATE_LIMITED. `false` turns it off (say,
+   * behind a proxy or Tor, where every peer has the same address).
+   */
+  handshakeRate?: HandshakeRateOptions | false;
+  /**
+   * Peer data buffered by all channels together — frames still arriving,
+   * messages still being assembled (default 256 MiB, at least
+   * maxMessageBytes). When a connection's data would exceed it, the
+   * connection then holding the most is dropped with ERR_BUDGET_EXCEEDED.
+   */
+  inboundBudgetBytes?: number;
+  /**
+   * A message must be complete within this long of its first fragment
+   * (default 30 s); otherwise ERR_TIMEOUT. Raise it for large messages on slow links.
+   */
+  unfinishedMessageTimeoutMs?: number;
 }
+
+interface ServerLimits {
+  maxConnections: number;
+  maxHandshakes: number;
+  inboundBudgetBytes: number;
+  unfinishedMessageTimeoutMs: number;
+}
+
+/** Codes with which a server bound drops an established channel. */
+const BOUND_CODES: ReadonlySet<string> = new Set([ErrorCode.BUDGET_EXCEEDED, ErrorCode.TIMEOUT]);
 
 /**
  * A net.Server whose connections are upgraded to Channels; the
@@ -27,17 +81,106 @@ export interface ServerOptions extends ChannelOptions {
  * resolved once and shared by every connection.
  */
 export function createServer(options: ServerOptions, onChannel: (channel: Channel) => void | Promise<void>): net.Server {
+  const limits = serverLimits(options);
+  const rate = options.handshakeRate === false ? undefined : new HandshakeRateLimiter(options.handshakeRate);
+  const pool = new InboundPool(limits.inboundBudgetBytes);
   const identity = options.identity ?? generateIdentity();
   const shared = { ...options, identity };
-  const serve = async (channel: Channel) => {
+  let connections = 0;
+  let handshakes = 0;
+
+  /** Reported before the socket goes, so that the callback still sees its addresses. */
+  const refuse = (socket: net.Socket, error: NetcryptError): void => {
+    try {
+      options.onHandshakeError?.(error, socket);
+    } finally {
+      socket.destroy();
+    }
+  };
+
+  const accept = (socket: net.Socket): void => {
+    // Read while the socket is open: Node keeps it then, for reports about a socket already gone.
+    const source = socket.remoteAddress;
+    // Spent even when a cap refuses: a flooding source stays empty while the server is busy.
+    if (rate && !rate.take(source)) {
+      return refuse(socket, new NetcryptError(ErrorCode.RATE_LIMITED, `${source} began handshakes faster than handshakeRate allows`));
+    }
+    if (connections >= limits.maxConnections) {
+      return refuse(socket, new NetcryptError(ErrorCode.SERVER_BUSY, `maxConnections (${limits.maxConnections}) connections are open`));
+    }
+    if (handshakes >= limits.maxHandshakes) {
+      return refuse(socket, new NetcryptError(ErrorCode.SERVER_BUSY, `maxHandshakes (${limits.maxHandshakes}) handshakes are in progress`));
+    }
+    connections++;
+    handshakes++;
+    let channel: Channel | undefined;
+    /** Why the pool dropped this connection before its channel was handed over, when it did. */
+    let dropped: NetcryptError | undefined;
+    const budget = pool.open((error) => {
+      if (channel) return channel.destroy(error);
+      dropped = error;
+      socket.destroy();
+    });
+    socket.once('close', () => {
+      connections--;
+      budget.close();
+    });
+    let reported = false;
+    const report = (error: unknown): void => {
+      if (reported) return;
+      reported = true;
+      options.onChannelError?.(error, channel!);
+    };
+    secureSocket(socket, 'server', shared, { inboundBudget: budget, unfinishedMessageTimeoutMs: limits.unfinishedMessageTimeoutMs }).then(
+      (ready) => {
+        handshakes--;
+        channel = ready;
+        if (dropped) {
+          // Picked to make room between the handshake's end and now: not handed to the callback.
+          ready.destroy(dropped);
+          return report(dropped);
+        }
+        ready.once('close', (error) => {
+          if (error && BOUND_CODES.has(error.code)) report(error);
+        });
+        void serve(ready, report);
+      },
+      (error: NetcryptError) => {
+        handshakes--;
+        options.onHandshakeError?.(dropped ?? error, socket);
+      },
+    );
+  };
+
+  const serve = async (channel: Channel, report: (error: unknown) => void): Promise<void> => {
     try {
       await onChannel(channel);
     } catch (error) {
       channel.destroy(error instanceof NetcryptError ? error : undefined);
-      options.onChannelError?.(error, channel);
+      report(error);
     }
   };
-  return net.createServer((socket) => {
-    secureSocket(socket, 'server', shared).then(serve, (error: NetcryptError) => options.onHandshakeError?.(error, socket));
-  });
+
+  return net.createServer(accept);
+}
+
+function serverLimits(options: ServerOptions): ServerLimits {
+  const limits = {
+    maxConnections: count(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 'maxConnections'),
+    maxHandshakes: count(options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES, 'maxHandshakes'),
+    inboundBudgetBytes: count(options.inboundBudgetBytes ?? DEFAULT_INBOUND_BUDGET_BYTES, 'inboundBudgetBytes'),
+    unfinishedMessageTimeoutMs: checkTimeout(options.unfinishedMessageTimeoutMs ?? DEFAULT_UNFINISHED_MESSAGE_TIMEOUT_MS, 'unfinishedMessageTimeoutMs'),
+  };
+  // Otherwise a message of the largest size allowed could never be received.
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (limits.inboundBudgetBytes < maxMessageBytes) {
+    throw invalidArgument(`inboundBudgetBytes (${limits.inboundBudgetBytes}) must be at least maxMessageBytes (${maxMessageBytes})`);
+  }
+  return limits;
+}
+
+/** A positive integer, or Infinity for no limit. */
+function count(value: number, name: string): number {
+  if (value !== Infinity && !(Number.isInteger(value) && value >= 1)) throw invalidArgument(`${name} must be a positive integer or Infinity`);
+  return value;
 }
