@@ -13,14 +13,14 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type BackendChoice, loadBackend } from './backend/index.ts';
 import type { Channel } from './protocol/channel.ts';
-import { NetcryptError } from './errors.ts';
+import { ErrorCode, NetcryptError } from './errors.ts';
 import { openWith, sealTo } from './envelope/sealed-message.ts';
 import { type ModulusLength, fingerprint, generateIdentity, isModulusLength, loadIdentity, saveIdentity } from './keys/identity.ts';
 import { connect } from './protocol/connect.ts';
 import { createServer } from './protocol/server.ts';
 import { createOnionServer } from './protocol/onion-server.ts';
 import { registerPipeCommands } from './cli/pipe.ts';
-import { exitOnUsageError } from './cli/exit-codes.ts';
+import { exitCodeFor, exitOnUsageError, failureLine } from './cli/exit-codes.ts';
 import { packageVersion } from './cli/version.ts';
 
 function positiveInt(value: string): number {
@@ -102,6 +102,15 @@ async function demo(options: { backend: BackendChoice; keySize: ModulusLength; p
   }
 }
 
+/** Reads a file the user named; a missing or unreadable one is ERR_FILE_IO, not a raw system error. */
+async function readInput(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (cause) {
+    throw new NetcryptError(ErrorCode.FILE_IO, `cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause });
+  }
+}
+
 const program = new Command('netcrypt').description('Encrypted sockets made simple').showHelpAfterError();
 program.version(packageVersion()).exitOverride(exitOnUsageError);
 
@@ -156,7 +165,7 @@ program
   .description("print a key's SHA256 fingerprint")
   .argument('<key-file>', 'a public or private key PEM')
   .action(async (file: string) => {
-    const pem = await readFile(file, 'utf8');
+    const pem = (await readInput(file)).toString('utf8');
     console.log(pem.includes('PRIVATE KEY') ? (await loadIdentity(file)).fingerprint : fingerprint(pem));
   });
 
@@ -166,7 +175,7 @@ program
   .requiredOption('--to <public-key>', "recipient's public key PEM")
   .argument('<file>')
   .action(async (file: string, options: { to: string }) => {
-    process.stdout.write(await sealTo(await readFile(options.to, 'utf8'), await readFile(file)));
+    process.stdout.write(await sealTo((await readInput(options.to)).toString('utf8'), await readInput(file)));
   });
 
 program
@@ -176,12 +185,13 @@ program
   .argument('<file>')
   .action(async (file: string, options: { key: string }) => {
     const identity = await loadIdentity(options.key);
-    process.stdout.write(await openWith(identity.privateKey, await readFile(file)));
+    process.stdout.write(await openWith(identity.privateKey, await readInput(file)));
   });
 
 registerPipeCommands(program);
 
+// Every failure is one line with its code, never a stack trace; the exit code says what kind it was.
 program.parseAsync().catch((error: unknown) => {
-  console.error(error instanceof NetcryptError ? `netcrypt: ${error.message} (${error.code})` : error);
-  process.exitCode = 1;
+  console.error(failureLine(error));
+  process.exitCode = exitCodeFor(error);
 });

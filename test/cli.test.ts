@@ -49,7 +49,27 @@ describe('netcrypt CLI', async () => {
     sealed[sealed.length - 1]! ^= 1;
     await writeFile(tampered, sealed);
     await assert.rejects(run('decrypt', '--key', key, tampered), (error: { code: number; stderr: Buffer }) => {
-      return error.code === 1 && /\(ERR_AUTH\)/.test(error.stderr.toString());
+      // 4: what arrived failed authentication (src/cli/exit-codes.ts).
+      return error.code === 4 && /^netcrypt: .* \(ERR_AUTH\)\n$/.test(error.stderr.toString());
     });
+  });
+});
+
+describe('netcrypt failures', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'netcrypt-failures-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('decrypt, encrypt and fingerprint on a missing file print one line with ERR_FILE_IO, no stack trace', async () => {
+    const key = join(dir, 'k.key');
+    await run('keygen', key, '--key-size', '2048');
+    const missing = join(dir, 'missing.nce');
+    for (const args of [['decrypt', '--key', key, missing], ['encrypt', '--to', `${key}.pub`, missing], ['fingerprint', missing]]) {
+      await assert.rejects(run(...args), (error: { code: number; stderr: Buffer }) => {
+        const stderr = error.stderr.toString();
+        assert.equal(stderr, `netcrypt: cannot read ${missing}: ENOENT (ERR_FILE_IO)\n`, args.join(' '));
+        assert.equal(error.code, 1);
+        return true;
+      });
+    }
   });
 });
