@@ -13,9 +13,20 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type BackendChoice, loadBackend } from './backend/index.ts';
 import type { Channel } from './protocol/channel.ts';
-import { ErrorCode, NetcryptError } from './errors.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from './errors.ts';
+import type { PeerIdentity } from './handshake/handshake.ts';
 import { openWith, sealTo } from './envelope/sealed-message.ts';
-import { type ModulusLength, fingerprint, generateIdentity, isModulusLength, loadIdentity, saveIdentity } from './keys/identity.ts';
+import {
+  type ModulusLength,
+  fingerprint,
+  fingerprintsEqual,
+  generateIdentity,
+  isFingerprint,
+  isModulusLength,
+  loadIdentity,
+  saveIdentity,
+} from './keys/identity.ts';
+import { KnownClients } from './keys/known-clients.ts';
 import { connect } from './protocol/connect.ts';
 import { createServer } from './protocol/server.ts';
 import { createOnionServer } from './protocol/onion-server.ts';
@@ -28,6 +39,8 @@ function positiveInt(value: string): number {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
   return n;
 }
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 function keySize(value: string): ModulusLength {
   const n = Number(value);
@@ -102,6 +115,67 @@ async function demo(options: { backend: BackendChoice; keySize: ModulusLength; p
   }
 }
 
+interface ServeOptions {
+  key?: string;
+  host: string;
+  port: number;
+  pin?: string[];
+  knownClients?: string;
+  onion?: boolean;
+  controlPort: number;
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  for (const pin of options.pin ?? []) {
+    if (!isFingerprint(pin)) throw invalidArgument(`--pin ${JSON.stringify(pin)} is not a SHA256:… fingerprint`);
+  }
+  const knownClients = options.knownClients === undefined ? undefined : await KnownClients.open(options.knownClients);
+  const identity = options.key === undefined ? await generateIdentity() : await loadIdentity(options.key);
+  console.log(`server key ${identity.fingerprint}`);
+  if (options.key === undefined) {
+    console.log(
+      '  WARNING: no --key, so this key is new at every start and every client that pinned it will refuse the next one.\n' +
+        '  Keep one: netcrypt keygen server.key, then netcrypt serve --key server.key',
+    );
+  }
+  const verifyPeer = clientCheck(options.pin ?? [], knownClients);
+  if (verifyPeer === undefined) console.log('  any client key is served: pass --pin or --known-clients to serve only the clients you expect');
+
+  const echo = async (channel: Channel) => {
+    console.log(`  client ${channel.peerFingerprint} connected`);
+    for await (const message of channel) await channel.send(message);
+    await channel.close();
+  };
+  const onChannelError = (error: unknown) => console.error(`  client left: ${(error as Error).message}`);
+  const onHandshakeError = (error: NetcryptError) => console.error(`  a connection failed its handshake: ${error.message} (${error.code})`);
+  const serverOptions = { identity, verifyPeer, onChannelError, onHandshakeError };
+  if (options.onion) {
+    const onion = await createOnionServer({ ...serverOptions, onion: { controlPort: options.controlPort, virtualPort: options.port } }, echo);
+    console.log(`listening at ${onion.address}:${onion.virtualPort} (connect({ host, port, tor: true, pin }))`);
+    process.once('SIGINT', () => void onion.close().then(() => process.exit(0)));
+    return;
+  }
+  const server = createServer(serverOptions, echo);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (cause: NodeJS.ErrnoException) =>
+      reject(new NetcryptError(ErrorCode.LISTEN, `cannot listen on ${options.host}:${options.port}: ${cause.code ?? cause.message}`, { cause })),
+    );
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const loopbackOnly = /^(127\.|::1$|localhost$)/.test(options.host);
+  console.log(`listening on ${options.host}:${options.port}${loopbackOnly ? ' (this machine only; --host 0.0.0.0 to accept others)' : ''}`);
+}
+
+/** A client is served if its key is pinned or listed in the known-clients file; undefined when neither was given. */
+function clientCheck(pins: readonly string[], knownClients: KnownClients | undefined) {
+  if (pins.length === 0 && knownClients === undefined) return undefined;
+  return async (peer: PeerIdentity) => {
+    if (pins.some((pin) => fingerprintsEqual(pin, peer.fingerprint))) return;
+    if (knownClients !== undefined && (await knownClients.allows(peer.fingerprint))) return;
+    throw new NetcryptError(ErrorCode.PEER_KEY_MISMATCH, `client key ${peer.fingerprint} is not pinned${knownClients ? ` nor listed in ${knownClients.path}` : ''}`);
+  };
+}
+
 /** Reads a file the user named; a missing or unreadable one is ERR_FILE_IO, not a raw system error. */
 async function readInput(path: string): Promise<Buffer> {
   try {
@@ -125,29 +199,15 @@ program
 
 program
   .command('serve')
-  .description('run an echo server with a stored identity; --onion publishes it as a Tor onion service')
-  .requiredOption('--key <private-key>', 'server identity (netcrypt keygen)')
+  .description('run an echo server; --onion publishes it as a Tor onion service')
+  .option('--key <private-key>', 'server identity (netcrypt keygen); without one the key is new at every start')
+  .option('--host <address>', 'address to listen on (0.0.0.0 or :: for every interface)', '127.0.0.1')
   .option('--port <n>', 'port to listen on, or the onion virtual port', positiveInt, 4000)
+  .option('--pin <fingerprint>', 'serve only the client with this key (SHA256:…); repeatable', collect)
+  .option('--known-clients <file>', 'serve only clients whose fingerprint is listed in <file>, one per line (read again when it changes)')
   .option('--onion', "publish through Tor's control port instead of listening on the network")
   .option('--control-port <n>', "Tor's control port", positiveInt, 9051)
-  .action(async (options: { key: string; port: number; onion?: boolean; controlPort: number }) => {
-    const identity = await loadIdentity(options.key);
-    const echo = async (channel: Channel) => {
-      console.log(`  client ${channel.peerFingerprint} connected`);
-      for await (const message of channel) await channel.send(message);
-      await channel.close();
-    };
-    const onChannelError = (error: unknown) => console.error(`  client left: ${(error as Error).message}`);
-    console.log(`server key ${identity.fingerprint}`);
-    if (options.onion) {
-      const onion = await createOnionServer({ identity, onChannelError, onion: { controlPort: options.controlPort, virtualPort: options.port } }, echo);
-      console.log(`listening at ${onion.address}:${onion.virtualPort} (connect({ host, port, tor: true, pin }))`);
-      process.once('SIGINT', () => void onion.close().then(() => process.exit(0)));
-    } else {
-      const server = createServer({ identity, onChannelError }, echo);
-      server.listen(options.port, () => console.log(`listening on port ${options.port}`));
-    }
-  });
+  .action(serve);
 
 program
   .command('keygen')

@@ -26,6 +26,8 @@ export const ErrorCode = {
   CLOSED: 'ERR_CLOSED',
   /** The connection could not be made (refused, unreachable, DNS); the system error is the `cause`. */
   CONNECT: 'ERR_CONNECT',
+  /** A server could not listen on its address (in use, not permitted, no such address). */
+  LISTEN: 'ERR_LISTEN',
   /** An operation did not finish in time. */
   TIMEOUT: 'ERR_TIMEOUT',
   /** A server refused a connection: too many connections, or too many handshakes in progress. */
