@@ -31,6 +31,8 @@ import { connect } from './protocol/connect.ts';
 import { createServer } from './protocol/server.ts';
 import { createOnionServer } from './protocol/onion-server.ts';
 import { registerPipeCommands } from './cli/pipe.ts';
+import { registerSendCommand } from './cli/send.ts';
+import { registerReceiveCommand } from './cli/receive.ts';
 import { exitCodeFor, exitOnUsageError, failureLine } from './cli/exit-codes.ts';
 import { packageVersion } from './cli/version.ts';
 
@@ -248,6 +250,8 @@ program
     process.stdout.write(await openWith(identity.privateKey, await readInput(file)));
   });
 
+registerSendCommand(program);
+registerReceiveCommand(program);
 registerPipeCommands(program);
 
 // Every failure is one line with its code, never a stack trace; the exit code says what kind it was.

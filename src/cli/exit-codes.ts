@@ -46,9 +46,14 @@ const BY_ERROR_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   [ErrorCode.TOR_ONION]: ExitCode.UNREACHABLE,
 };
 
-/** A refusal decided by this side's user or policy, reported like a key mismatch. */
+/** The person (or --pin) on this side did not accept the peer. */
 export function refused(message: string): NetcryptError {
   return new NetcryptError(ErrorCode.PEER_KEY_MISMATCH, message);
+}
+
+/** A command line that cannot work, found after parsing (exit code 2). */
+export function invalidUsage(message: string): NetcryptError {
+  return new NetcryptError(ErrorCode.INVALID_ARGUMENT, message);
 }
 
 export function exitCodeFor(error: unknown): ExitCode {

@@ -7,28 +7,23 @@
 import { access, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type Identity, generateIdentity, loadIdentity, saveIdentity } from '../index.ts';
-
-export function netcryptHome(): string {
-  return join(homedir(), '.netcrypt');
-}
+import { type Identity, loadOrCreateIdentity } from '../index.ts';
 
 export function defaultIdentityPath(): string {
-  return join(netcryptHome(), 'identity');
+  return join(homedir(), '.netcrypt', 'identity');
 }
 
 export function defaultKnownHostsPath(): string {
-  return join(netcryptHome(), 'known_hosts');
+  return join(homedir(), '.netcrypt', 'known_hosts');
 }
 
-/** Loads the identity at `path`, or makes one there (with `path.pub`) if there is none yet. */
-export async function loadOrCreateIdentity(path: string, onCreate?: (path: string) => void): Promise<Identity> {
-  if (await exists(path)) return loadIdentity(path);
-  onCreate?.(path);
-  const identity = await generateIdentity();
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await saveIdentity(identity, path);
-  return identity;
+/** The identity at `path`, made there first if there is none; `onCreate` hears of it, since making a key takes a moment. */
+export async function identityAt(path: string, onCreate: (path: string) => void): Promise<Identity> {
+  if (!(await exists(path))) {
+    onCreate(path);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  }
+  return loadOrCreateIdentity(path);
 }
 
 async function exists(path: string): Promise<boolean> {

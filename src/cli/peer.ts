@@ -9,7 +9,7 @@ import type net from 'node:net';
 import { type Command, Option } from 'commander';
 import { type Channel, type Identity, type ServerOptions, createOnionServer, createServer, connect } from '../index.ts';
 import { type Address, formatAddress, parsePort } from './address.ts';
-import { defaultIdentityPath, defaultKnownHostsPath, loadOrCreateIdentity } from './identity.ts';
+import { defaultIdentityPath, defaultKnownHostsPath, identityAt } from './identity.ts';
 import type { OutputOptions, Reporter } from './report.ts';
 
 export interface NetworkOptions extends OutputOptions {
@@ -37,7 +37,7 @@ export function networkOptions(command: Command): Command {
 }
 
 export async function loadIdentityFor(options: NetworkOptions, report: Reporter): Promise<Identity> {
-  const identity = await loadOrCreateIdentity(options.key ?? defaultIdentityPath(), (path) => {
+  const identity = await identityAt(options.key ?? defaultIdentityPath(), (path) => {
     report.say(`creating your identity in ${path} (once)…`);
     report.event('identity-created', { path });
   });

@@ -28,6 +28,11 @@ export class Reporter {
     if (this.mode === 'human') process.stderr.write(`${line}\n`);
   }
 
+  /** A line of a command's result, for a person: stdout, since it is what the command was run for. */
+  print(line: string): void {
+    if (this.mode === 'human') process.stdout.write(`${line}\n`);
+  }
+
   /** An event for a script: `{"event": name, ...fields}` on one line. */
   event(name: string, fields: Record<string, unknown> = {}): void {
     if (this.mode === 'json') this.#events.write(`${JSON.stringify({ event: name, ...fields })}\n`);
