@@ -33,6 +33,7 @@ import { createOnionServer } from './protocol/onion-server.ts';
 import { registerPipeCommands } from './cli/pipe.ts';
 import { registerSendCommand } from './cli/send.ts';
 import { registerReceiveCommand } from './cli/receive.ts';
+import { registerBenchCommand } from './cli/bench.ts';
 import { exitCodeFor, exitOnUsageError, failureLine } from './cli/exit-codes.ts';
 import { packageVersion } from './cli/version.ts';
 
@@ -253,6 +254,7 @@ program
 registerSendCommand(program);
 registerReceiveCommand(program);
 registerPipeCommands(program);
+registerBenchCommand(program);
 
 // Every failure is one line with its code, never a stack trace; the exit code says what kind it was.
 program.parseAsync().catch((error: unknown) => {
