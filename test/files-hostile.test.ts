@@ -6,16 +6,16 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { chmod, chown, link, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { encode } from '@msgpack/msgpack';
 import { ErrorCode } from '../src/errors.ts';
 import { displayName } from '../src/files/file-names.ts';
-import { receiveFile, receiveFiles } from '../src/files/index.ts';
+import { receiveFile, receiveFiles, sendFiles } from '../src/files/index.ts';
 import { type Identity, generateIdentity } from '../src/keys/identity.ts';
-import { RawSender, dirEntry, fileEntry, partialPath } from './helpers/files-hostile.ts';
+import { RawReceiver, RawSender, dirEntry, fileEntry, partialPath } from './helpers/files-hostile.ts';
 import { BAD_NAMES } from './helpers/files-names.ts';
 import { type ChannelPair, Peers, hasCode, listTree, pending, removeDir, tempDir } from './helpers/files-net.ts';
 
@@ -234,11 +234,120 @@ describe('protocol abuse ends the channel with ERR_PROTOCOL', () => {
     assert.ok(pair.receiver.closed);
   });
 
+  it('a chunk larger than a quarter of the window, though within credit', () =>
+    expectProtocolError(async (raw, id) => {
+      await raw.send({ t: 'start', id, index: 0, offset: 0 });
+      await raw.chunk(randomBytes(1024 * 1024 + 1));
+    }));
+
+  it('an empty chunk', () =>
+    expectProtocolError(async (raw, id) => {
+      await raw.send({ t: 'start', id, index: 0, offset: 0 });
+      await raw.chunk(Buffer.alloc(0));
+    }));
+
+  it('an end where the start belongs', () =>
+    expectProtocolError((raw, id) => raw.send({ t: 'end', id, index: 0, sha256: Buffer.alloc(32) })));
+
+  it('a new manifest in the middle of a batch', () => expectProtocolError((raw) => raw.manifest([fileEntry(['y'], 1)]).then(() => {})));
+
+  it('the first batch may have any id ≥ 1; a manifest whose id does not increase is refused', async () => {
+    const { pair, raw } = await rawPair();
+    const entries = [fileEntry(['first'], 0)];
+    let received = pending(receiveFiles(pair.receiver, { dir }));
+    await raw.send({ t: 'manifest', id: 7, entries });
+    const want = await raw.reply();
+    assert.equal(want.t, 'want');
+    await raw.send({ t: 'start', id: 7, index: 0, offset: 0 });
+    await raw.send({ t: 'end', id: 7, index: 0, sha256: createHash('sha256').digest() });
+    assert.equal((await raw.reply()).t, 'done');
+    assert.equal((await received).length, 1);
+    received = pending(receiveFiles(pair.receiver, { dir }));
+    await raw.send({ t: 'manifest', id: 7, entries: [fileEntry(['second'], 0)] });
+    await assert.rejects(received, hasCode(ErrorCode.PROTOCOL));
+    assert.deepEqual(await readdir(dir), ['first']);
+  });
+
   it('content before any start', async () => {
     const { pair, raw } = await rawPair();
     const received = pending(receiveFile(pair.receiver, { dir }));
     await raw.chunk(Buffer.from('unsolicited'));
     await assert.rejects(received, hasCode(ErrorCode.PROTOCOL));
     assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+describe('a hostile receiver, against the real sender', () => {
+  let files: string;
+  before(async () => {
+    files = await tempDir('hostile-src');
+    await writeFile(join(files, 'one'), randomBytes(100));
+    await writeFile(join(files, 'two'), randomBytes(100));
+  });
+  after(() => removeDir(files));
+
+  async function offered(paths: string[]) {
+    const pair = await peers.pair();
+    const raw = new RawReceiver(pair.receiver);
+    const sent = pending(sendFiles(pair.sender, paths.map((name) => join(files, name))));
+    const manifest = await raw.next();
+    assert.ok(!Buffer.isBuffer(manifest) && manifest.t === 'manifest');
+    return { raw, sent, id: manifest.id };
+  }
+  const want = (id: number, index: number, credit = 4096) => ({
+    t: 'want' as const,
+    id,
+    index,
+    offset: 0,
+    nonce: Buffer.alloc(32, 1),
+    prefix: createHmac('sha256', Buffer.alloc(32, 1)).digest(),
+    credit,
+  });
+
+  it('a want out of manifest order is ERR_PROTOCOL', async () => {
+    const { raw, sent, id } = await offered(['one', 'two']);
+    await raw.send(want(id, 1));
+    await assert.rejects(sent, hasCode(ErrorCode.PROTOCOL));
+  });
+
+  it('done before every file was asked for is ERR_PROTOCOL', async () => {
+    const { raw, sent, id } = await offered(['one', 'two']);
+    await raw.send({ t: 'done', id });
+    await assert.rejects(sent, hasCode(ErrorCode.PROTOCOL));
+  });
+
+  it('an answer to a batch not yet sent is ERR_PROTOCOL', async () => {
+    const { raw, sent, id } = await offered(['one']);
+    await raw.send(want(id + 1, 0));
+    await assert.rejects(sent, hasCode(ErrorCode.PROTOCOL));
+  });
+
+  it('the sender keeps to its credit in chunks of at most a quarter of it, and goes on when credit comes', async () => {
+    const { raw, sent, id } = await offered(['one']);
+    await raw.send(want(id, 0, 40));
+    const start = await raw.next();
+    assert.ok(!Buffer.isBuffer(start) && start.t === 'start' && start.offset === 0);
+    const content: Buffer[] = [];
+    let granted = 40;
+    let received = 0;
+    for (;;) {
+      const next = await raw.next();
+      if (!Buffer.isBuffer(next)) {
+        assert.ok(next.t === 'end');
+        assert.deepEqual(Buffer.from(next.sha256), createHash('sha256').update(Buffer.concat(content)).digest());
+        break;
+      }
+      assert.ok(next.length >= 1 && next.length <= 10, `a chunk of ${next.length} bytes`);
+      content.push(next);
+      received += next.length;
+      assert.ok(received <= granted, 'never beyond the credit');
+      if (received === granted) {
+        granted += 10;
+        await raw.send({ t: 'credit', id, bytes: 10 });
+      }
+    }
+    assert.deepEqual(Buffer.concat(content), await readFile(join(files, 'one')));
+    await raw.send({ t: 'done', id });
+    assert.equal((await sent)[0]!.size, 100);
   });
 });

@@ -108,7 +108,8 @@ export async function sendBatch(channel: SecureChannel, sources: Source[], optio
     const total = sources.reduce((sum, { entry }) => sum + (entry.type === 'file' ? entry.size : 0), 0);
     const meter = new ProgressMeter(total, options.onProgress);
     const results: FileResult[] = [];
-    const sent = new Set<number>();
+    // The receiver asks for every file once, in manifest order.
+    const fileIndexes = sources.flatMap((source, index) => ('stats' in source ? [index] : []));
     try {
       await abortable(lanes.send({ t: 'manifest', id, entries: sources.map((source) => source.entry) }), signal);
       let wait = { timeoutMs, silence: 'the receiver did not answer the offer (is it calling receiveFile()?)' };
@@ -118,12 +119,12 @@ export async function sendBatch(channel: SecureChannel, sources: Source[], optio
         // Credit for the end of the file just sent arrives after it; it is not needed any more.
         if (reply.t === 'credit') continue;
         if (reply.t === 'done') {
-          if (results.length !== sources.filter((source) => source.entry.type === 'file').length) throw lanes.violation('receiver finished early');
+          if (results.length !== fileIndexes.length) throw lanes.violation('receiver finished before asking for every file');
           return results;
         }
-        const source = sources[reply.index];
-        if (!source || !('stats' in source) || sent.has(reply.index)) throw lanes.violation(`receiver asked for entry ${reply.index}, not a file left to send`);
-        sent.add(reply.index);
+        const expected = fileIndexes[results.length];
+        if (reply.index !== expected) throw lanes.violation(`receiver asked for entry ${reply.index}; the next file is entry ${expected ?? 'none'}`);
+        const source = sources[reply.index] as Extract<Source, { path: string }>;
         results.push(await sendContent(lanes, id, reply, source, meter, signal, wait));
       }
     } catch (error) {

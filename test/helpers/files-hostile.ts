@@ -13,6 +13,7 @@ import {
   DATA_LANE,
   type Entry,
   type ReceiverMessage,
+  type SenderMessage,
   decodeControl,
   encodeControl,
 } from '../../src/files/file-messages.ts';
@@ -91,4 +92,35 @@ export function fileEntry(path: string[], size = 0): Entry {
 
 export function dirEntry(path: string[]): Entry {
   return { type: 'dir', path, mode: 0o755 };
+}
+
+/** A receiver that speaks the file protocol by hand, to feed a real sender whatever a hostile peer could. */
+export class RawReceiver {
+  readonly channel: SecureChannel;
+  readonly #messages: (SenderMessage | Buffer)[] = [];
+  #waiter?: (message: SenderMessage | Buffer) => void;
+
+  constructor(channel: SecureChannel) {
+    this.channel = channel;
+    channel.onLane(CONTROL_LANE, (bytes) => this.#push(decodeControl(bytes) as SenderMessage));
+    channel.onLane(DATA_LANE, (bytes) => this.#push(Buffer.from(bytes)));
+  }
+
+  #push(message: SenderMessage | Buffer): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter) waiter(message);
+    else this.#messages.push(message);
+  }
+
+  /** The sender's next control message or content chunk (a Buffer). */
+  next(): Promise<SenderMessage | Buffer> {
+    const queued = this.#messages.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve) => (this.#waiter = resolve));
+  }
+
+  send(message: ControlMessage): Promise<void> {
+    return this.channel.sendOnLane(CONTROL_LANE, encodeControl(message));
+  }
 }
