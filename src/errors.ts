@@ -28,6 +28,12 @@ export const ErrorCode = {
   CONNECT: 'ERR_CONNECT',
   /** A server could not listen on its address (in use, not permitted, no such address). */
   LISTEN: 'ERR_LISTEN',
+  /**
+   * The peer gave up and said why in an alert: its code is `peerCode`, and
+   * `authenticated` says whether the alert was a record under the session
+   * keys (true) or a plaintext handshake frame anyone could have forged (false).
+   */
+  PEER_ALERT: 'ERR_PEER_ALERT',
   /** An operation did not finish in time. */
   TIMEOUT: 'ERR_TIMEOUT',
   /** A server refused a connection: too many connections, or too many handshakes in progress. */
@@ -73,6 +79,10 @@ export interface NetcryptErrorOptions {
   cause?: unknown;
   /** Default 'local'. */
   origin?: ErrorOrigin;
+  /** ERR_PEER_ALERT only: the code the peer sent. */
+  peerCode?: string;
+  /** ERR_PEER_ALERT only: whether the alert came under the session keys. */
+  authenticated?: boolean;
 }
 
 // Symbol.for is shared by every copy of the package in a process, so the brand
@@ -83,6 +93,10 @@ export class NetcryptError extends Error {
   override readonly name = 'NetcryptError';
   readonly code: ErrorCode;
   readonly origin: ErrorOrigin;
+  /** ERR_PEER_ALERT: the code the peer reported (a claim, not checked here). */
+  readonly peerCode?: string;
+  /** ERR_PEER_ALERT: true for an ALERT record under the session keys, false for a plaintext handshake alert. */
+  readonly authenticated?: boolean;
   /** For ERR_CONNECT and file errors: the failing system call and its errno, copied from `cause`. */
   readonly syscall?: string;
   readonly errno?: number;
@@ -91,6 +105,8 @@ export class NetcryptError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.origin = options?.origin ?? 'local';
+    if (options?.peerCode !== undefined) this.peerCode = options.peerCode;
+    if (options?.authenticated !== undefined) this.authenticated = options.authenticated;
     const system = options?.cause as NodeJS.ErrnoException | undefined;
     if (typeof system?.syscall === 'string') this.syscall = system.syscall;
     if (typeof system?.errno === 'number') this.errno = system.errno;

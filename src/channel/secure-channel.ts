@@ -17,6 +17,7 @@ import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { Handshake, type PeerIdentity } from '../handshake/handshake.ts';
 import { verificationCode } from '../handshake/verification-code.ts';
 import type { Fingerprint, Identity } from '../keys/identity.ts';
+import { decodeAlertRecord, peerAlertError } from '../wire/alerts.ts';
 import { FrameDecoder } from '../wire/frames.ts';
 import { MAX_HANDSHAKE_FRAME, type Role } from '../wire/handshake-messages.ts';
 import { BATCH_ITEM_MAX, MessageAssembler, MessageBatch } from '../wire/messages.ts';
@@ -45,6 +46,8 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const INBOX_HIGH_WATER = 4 * 1024 * 1024;
 const INBOX_MESSAGE_OVERHEAD = 256;
 const CLOSE_TIMEOUT_MS = 5_000;
+/** How long a side that sent an alert keeps the socket for it to leave. */
+const ALERT_LINGER_MS = 2_000;
 /** How long a channel the peer has closed stays open for this side's last sends. */
 const HALF_CLOSED_LINGER_MS = 30_000;
 const RESOLVED = Promise.resolve();
@@ -187,6 +190,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   readonly #unfinishedSince: (number | undefined)[] = new Array(LANE_COUNT);
   #unfinishedTimer?: NodeJS.Timeout;
   #corked = false;
+  /** An alert is on its way out: the socket stays until it has left (#sendAlert). */
+  #lingering = false;
   readonly #endOfTick = (): void => {
     this.#flushBatch();
     this.#corked = false;
@@ -588,6 +593,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#peerClosed) throw new NetcryptError(ErrorCode.PROTOCOL, 'record after the peer closed');
     const { type, plaintext } = this.#opener!.open(frame);
     const record = parseRecordType(type);
+    if (record?.kind === 'alert') throw peerAlertError(decodeAlertRecord(plaintext), true);
     if (record?.kind === 'close') {
       if (plaintext.length !== 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'CLOSE record with content');
       return this.#onPeerClose();
@@ -753,8 +759,41 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   destroy(error?: NetcryptError): void {
     if (this.#finished) return;
     if (error && !this.#error) this.#error = error;
-    this.socket.destroy();
+    if (!error || !this.#sendAlert(error)) this.socket.destroy();
     this.#finish();
+  }
+
+  /**
+   * Tells the peer why this side gives up, best effort and bounded: the
+   * alert leaves with a FIN, whatever the peer still sends is read and
+   * dropped (so the kernel does not answer it with a reset that could
+   * discard the alert), and the socket goes once the peer has closed or
+   * after ALERT_LINGER_MS. Never for what the peer reported itself, nor for
+   * a connection that is already gone. Returns false if nothing was sent.
+   */
+  #sendAlert(error: NetcryptError): boolean {
+    const socket = this.socket;
+    if (error.origin === 'peer' || error.code === ErrorCode.TRUNCATED || socket.destroyed || !socket.writable) return false;
+    // Before our hello the peer has not heard from us at all (an aborted signal, say): just go.
+    if (this.#handshake.state === 'start') return false;
+    let frames: Uint8Array[];
+    try {
+      frames = this.#handshake.alert(error.code);
+    } catch {
+      return false;
+    }
+    this.#lingering = true;
+    if (this.#corked) {
+      this.#corked = false;
+      socket.uncork();
+    }
+    for (const frame of frames) socket.write(frame);
+    socket.end();
+    socket.resume();
+    const timer = setTimeout(() => socket.destroy(), ALERT_LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    return true;
   }
 
   #finish(): void {
@@ -773,7 +812,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       this.#batch?.reject(pending);
       this.#batch = undefined;
     }
-    this.socket.destroy();
+    if (!this.#lingering) this.socket.destroy();
     this.#resolveClosed();
     this.emit('close', error);
   }

@@ -25,6 +25,7 @@ import { hkdfSha256 } from '../keys/hkdf.ts';
 import { type Fingerprint, type Identity, fingerprintOfSpki, parsePeerPublicKey, publicKeyPem } from '../keys/identity.ts';
 import { unwrapSecret, wrapSecret } from '../keys/rsa-oaep.ts';
 import { generateEphemeral, x25519Shared } from '../keys/x25519.ts';
+import { alertRecordPlaintext, decodeAlertMessage, encodeAlertMessage, peerAlertError } from '../wire/alerts.ts';
 import { encodeFrame } from '../wire/frames.ts';
 import {
   FEATURES,
@@ -147,6 +148,9 @@ export class Handshake {
   /** Feeds one frame payload from the peer; returns bytes to write. Throws NetcryptError on any failure. */
   receive(payload: Uint8Array): Uint8Array[] {
     return this.#guard(() => {
+      // Until the peer's FINISHED, a peer that gives up can only say so in plaintext.
+      const alert = decodeAlertMessage(payload);
+      if (alert !== undefined) throw peerAlertError(alert, false);
       switch (this.#state) {
         case 'await-hello':
           this.#onHello(payload);
@@ -196,6 +200,16 @@ export class Handshake {
     if (!queued) return [];
     this.#queuedKey = undefined;
     return this.receive(queued);
+  }
+
+  /**
+   * This side's alert, in the form the peer can read now: a plaintext frame
+   * until our FINISHED has left (the peer has no keys before it), an ALERT
+   * record under our key after.
+   */
+  alert(code: string): Uint8Array[] {
+    const sealer = this.#session?.sealer ?? this.#pendingSealer;
+    return sealer ? sealer.seal(RecordType.ALERT, alertRecordPlaintext(code)) : [encodeFrame(encodeAlertMessage(code))];
   }
 
   /** Marks the handshake failed (e.g. the caller refused the peer's key). */
