@@ -90,6 +90,8 @@ export class KnownHosts {
   /** Records the key if the peer has none ('added'), accepts it if recorded ('known'), refuses another. */
   async verify(peerId: string, fingerprint: string): Promise<'known' | 'added'> {
     checkArguments(peerId, fingerprint);
+    // A key already recorded needs no lock: only recording must be serialised.
+    if ((await this.lookup(peerId, fingerprint)) === 'known') return 'known';
     const result = this.#queue.then(() => this.#underLock(() => this.#verifyNow(peerId, fingerprint)));
     this.#queue = result.catch(() => undefined);
     return result;
