@@ -36,7 +36,7 @@ describe('handshake flood from one source', () => {
     // One recorded hello, replayed by every flood connection; the attacker holds no key of its own.
     const hello = new Handshake({ role: 'client', identity: clientId!, backend: await loadBackend('native') }).start()[0]!;
     const wrappedBytes = serverId!.publicKey.asymmetricKeyDetails!.modulusLength! / 8;
-    const flood = fork(flooder, [String(port), Buffer.from(hello).toString('hex'), String(wrappedBytes), '5000', '20000', '16'], {
+    const flood = fork(flooder, [String(port), Buffer.from(hello).toString('hex'), String(wrappedBytes), '20000', '30000', '16'], {
       execArgv: ['--import', 'tsx'],
     });
     const floodDone = new Promise<{ connections: number }>((resolve, reject) => {
