@@ -241,8 +241,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onSocketError);
     socket.on('close', this.#onSocketClose);
-    // A socket that died before we took it over (e.g. reset while our key was generated).
-    if (socket.destroyed) {
+    // A socket that died before we took it over (e.g. reset while our key was generated), whose
+    // end someone else already read, or that was already ended on our side: none can carry a
+    // handshake, and waiting for events that have passed would only run into the deadline.
+    if (socket.destroyed || socket.readableEnded || !socket.writable) {
       this.destroy(lostConnection(socket.errored ?? undefined));
       return;
     }

@@ -12,13 +12,14 @@ import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { type Identity, processIdentity } from '../keys/identity.ts';
 import type { Role } from '../wire/handshake-messages.ts';
 import { Channel } from './channel.ts';
-import { withDeadline } from '../deadline.ts';
-import type { ChannelSetup } from '../channel/secure-channel.ts';
+import { checkTimeout, withDeadline } from '../deadline.ts';
+import { type ChannelSetup, DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../channel/secure-channel.ts';
 import { awaitBeforeTakeover } from '../channel/socket-waits.ts';
 import { type TrustOptions, buildVerifier } from '../channel/trust.ts';
 import { type TorOptions, enableTor } from '../tor/tor-client.ts';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_TOR_DIAL_TIMEOUT_MS = 120_000;
 
 export interface ChannelOptions extends TrustOptions {
   /**
@@ -53,18 +54,38 @@ export interface ConnectOptions extends ChannelOptions {
 /** A server's bounds on what one of its channels may hold for the peer (createServer() sets them). */
 export type ChannelBounds = Pick<ChannelSetup, 'inboundBudget' | 'unfinishedMessageTimeoutMs'>;
 
-/** Runs the handshake on a connected socket. The channel owns the socket from here on. */
+/**
+ * Runs the handshake on a connected socket. The channel owns the socket from
+ * here on. One deadline, `handshakeTimeoutMs`, covers the whole call —
+ * resolving the identity and backend as well as the handshake — so no
+ * window between them can leave it unsettled.
+ */
 export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}, bounds: ChannelBounds = {}): Promise<Channel> {
   let verifier: Verifier;
-  let resolved: [Identity, Backend];
+  let timeoutMs: number;
   try {
     verifier = buildVerifier(options, { requireChoice: role === 'client' });
-    resolved = await awaitBeforeTakeover(socket, resolveIdentityAndBackend(options));
+    timeoutMs = checkTimeout(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
   } catch (error) {
     socket.destroy();
     throw error;
   }
-  return handshake(socket, role, options, resolved, verifier, bounds);
+  let channel: Channel | undefined;
+  return withDeadline(
+    async () => {
+      let resolved: [Identity, Backend];
+      try {
+        resolved = await awaitBeforeTakeover(socket, resolveIdentityAndBackend(options));
+      } catch (error) {
+        socket.destroy();
+        throw error;
+      }
+      channel = openChannel(socket, role, options, resolved, verifier, bounds);
+      await channel.ready;
+      return channel;
+    },
+    { what: 'handshake', timeoutMs, signal: options.signal, onCancel: (error) => (channel ? channel.destroy(error) : socket.destroy()) },
+  );
 }
 
 type Verifier = ReturnType<typeof buildVerifier>;
@@ -73,18 +94,17 @@ function resolveIdentityAndBackend(options: ChannelOptions): Promise<[Identity, 
   return Promise.all([options.identity ?? processIdentity(), resolveBackend(options.backend)]);
 }
 
-/** An aborted signal, a timeout or a refused peer all end in `ready` rejecting, with the socket destroyed. */
-async function handshake(
+/** A channel on `socket`, its handshake under way; invalid options destroy the socket rather than leave it open. */
+function openChannel(
   socket: net.Socket,
   role: Role,
   options: ChannelOptions,
   [identity, backend]: [Identity, Backend],
   verifyPeer: Verifier,
   bounds: ChannelBounds = {},
-): Promise<Channel> {
-  let channel: Channel;
+): Channel {
   try {
-    channel = new Channel(socket, {
+    return new Channel(socket, {
       role,
       identity,
       backend,
@@ -95,11 +115,9 @@ async function handshake(
       ...bounds,
     });
   } catch (error) {
-    socket.destroy(); // invalid options: the socket must not be left open
+    socket.destroy();
     throw error;
   }
-  await channel.ready;
-  return channel;
 }
 
 /** A TCP connection within `timeoutMs`; the signal covers dialling only, not the socket's life. */
@@ -122,21 +140,49 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
   const host = options.host ?? '127.0.0.1';
   // A supplied socket has no host:port to file a known-hosts entry under unless the caller names one.
   const peerId = options.peerId ?? (options.socket === undefined ? `${host}:${options.port}` : undefined);
+  const torOptions = options.tor === true ? {} : options.tor || undefined;
   let verifier: Verifier;
+  let tor: ReturnType<typeof enableTor> | undefined;
+  let dialMs: number;
+  let handshakeMs: number;
   try {
     // Before dialling: a missing trust choice is the caller's mistake, not a network event.
     verifier = buildVerifier({ ...options, peerId }, { requireChoice: true });
+    tor = torOptions && enableTor(torOptions);
+    // Tor's own dial timeout (default 120 s: onion services are slow) unless the caller set one.
+    const defaultDialMs = torOptions ? (torOptions.timeoutMs ?? DEFAULT_TOR_DIAL_TIMEOUT_MS) : DEFAULT_CONNECT_TIMEOUT_MS;
+    dialMs = checkTimeout(options.connectTimeoutMs ?? defaultDialMs, 'connectTimeoutMs');
+    handshakeMs = checkTimeout(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
   } catch (error) {
     options.socket?.destroy();
     throw error;
   }
-  // Resolved before dialling: a server may speak as soon as the connection is up.
-  const resolved = await resolveIdentityAndBackend(options);
-  const socket =
-    options.socket ??
-    (options.tor
-      ? // Tor's own dial timeout (default 120 s: onion services are slow) unless the caller set one.
-        await enableTor(options.tor === true ? {} : options.tor).connect(options.port, host, { signal: options.signal, timeoutMs: options.connectTimeoutMs })
-      : await dial(host, options.port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, options.signal));
-  return handshake(socket, 'client', options, resolved, verifier);
+  // One deadline over the whole call — identity, dial, handshake — so that no window between the
+  // steps (each with its own deadline) can leave connect() unsettled; cancelling it stops the dial too.
+  const cancelDial = new AbortController();
+  const dialSignal = options.signal ? AbortSignal.any([options.signal, cancelDial.signal]) : cancelDial.signal;
+  let socket = options.socket;
+  let channel: Channel | undefined;
+  return withDeadline(
+    async () => {
+      // Resolved before dialling: a server may speak as soon as the connection is up.
+      const resolved = await (socket ? awaitBeforeTakeover(socket, resolveIdentityAndBackend(options)) : resolveIdentityAndBackend(options));
+      socket ??= tor
+        ? await tor.connect(options.port, host, { signal: dialSignal, timeoutMs: options.connectTimeoutMs })
+        : await dial(host, options.port, dialMs, dialSignal);
+      channel = openChannel(socket, 'client', options, resolved, verifier);
+      await channel.ready;
+      return channel;
+    },
+    {
+      what: `connecting to ${host}:${options.port}`,
+      timeoutMs: dialMs + handshakeMs,
+      signal: options.signal,
+      onCancel: (error) => {
+        cancelDial.abort(error);
+        if (channel) channel.destroy(error);
+        else socket?.destroy();
+      },
+    },
+  );
 }
