@@ -31,6 +31,12 @@ import { generateIdentity } from '../src/keys/identity.ts';
 import { connect } from '../src/protocol/connect.ts';
 import { laneRecordType, RecordOpener, RecordSealer, systemRandom } from '../src/wire/records.ts';
 import { machineLine, median, table } from './stats.ts';
+import { stalledCalls, watch } from './watchdog.ts';
+
+/** The library's defaults, which the watchdog allows each call (plus its margin). */
+const CONNECT_MS = 10_000 + 10_000;
+const CLOSE_MS = 5_000;
+const REPLY_MS = 120_000;
 
 const SIZE = Number(process.env.SIZE ?? 1 << 30);
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -107,18 +113,18 @@ async function socketBulk(mode: 'tcp' | 'tls'): Promise<Bulk> {
 
 async function openChannel(backend: string): Promise<{ peer: Peer; channel: SecureChannel }> {
   const peer = await startPeer('netcrypt', backend);
-  const channel = await connect({ port: peer.port, identity: clientIdentity, backend: backend as 'native', trust: 'any' });
+  const channel = await watch(`connect() to the ${backend} peer`, CONNECT_MS, connect({ port: peer.port, identity: clientIdentity, backend: backend as 'native', trust: 'any' }));
   return { peer, channel };
 }
 
 /** Asks the peer for its counts: its answer follows everything sent before, so the transfer is complete. */
 async function report(channel: SecureChannel): Promise<{ bytes: number; messages: number; cpuMs: number }> {
-  await channel.send('end');
-  return JSON.parse((await channel.receive()).toString());
+  await watch("send('end')", REPLY_MS, channel.send('end'));
+  return JSON.parse((await watch('receive() of the peer\'s counts', REPLY_MS, channel.receive())).toString());
 }
 
 async function finish(peer: Peer, channel: SecureChannel): Promise<void> {
-  await channel.close();
+  await watch('close()', CLOSE_MS, channel.close());
   peer.child.kill();
 }
 
@@ -213,11 +219,11 @@ async function handshakesPerSecond(kind: HandshakeKind, total: number, concurren
   const once = async () => {
     try {
       if (kind === 'netcrypt') {
-        const channel = await connect({ port: peer.port, identity: clientIdentity, backend: 'native', trust: 'any' });
+        const channel = await watch(`${kind} handshake: connect()`, CONNECT_MS, connect({ port: peer.port, identity: clientIdentity, backend: 'native', trust: 'any' }));
         channel.destroy();
       } else {
         const socket = tls.connect({ port: peer.port, host: '127.0.0.1', rejectUnauthorized: false, secureContext });
-        await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+        await watch(`${kind} handshake`, CONNECT_MS, new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject)));
         socket.destroy();
       }
     } catch (error) {
@@ -334,4 +340,8 @@ console.log(
       rows,
     )}`,
 );
+if (stalledCalls().length > 0) {
+  console.log(`\nwatchdog: ${stalledCalls().length} calls did not settle in time: ${[...new Set(stalledCalls())].join('; ')}`);
+  process.exitCode = 1;
+}
 rmSync(work, { recursive: true, force: true });
