@@ -50,8 +50,11 @@ export class ProgressDisplay {
     }
   }
 
+  /** Draws the final state, with any finished-file lines not yet shown (cli-progress prints them only at its next redraw). */
   stop(): void {
-    this.#bars?.stop();
+    if (!this.#bars?.isActive) return;
+    this.#bars.update();
+    this.#bars.stop();
   }
 }
 
