@@ -10,6 +10,7 @@ import { type Command, Option } from 'commander';
 import { type Channel, type Identity, type ServerOptions, createOnionServer, createServer, connect } from '../index.ts';
 import { type Address, formatAddress, parsePort } from './address.ts';
 import { defaultIdentityPath, defaultKnownHostsPath, identityAt } from './identity.ts';
+import { invalidUsage } from './exit-codes.ts';
 import type { OutputOptions, Reporter } from './report.ts';
 
 export interface NetworkOptions extends OutputOptions {
@@ -18,22 +19,39 @@ export interface NetworkOptions extends OutputOptions {
   pin?: string[];
   tor?: boolean;
   onion?: boolean;
-  controlPort: number;
+  controlPort?: number;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** Which ends a command can be: the dialling one (--tor, known hosts), the listening one (--onion), or either. */
+export interface Ends {
+  dials: boolean;
+  listens: boolean;
+}
+
 /** Adds the identity, trust, Tor and output options to a command. */
-export function networkOptions(command: Command): Command {
-  return command
-    .option('--key <path>', "your identity (default ~/.netcrypt/identity, made on first use)")
-    .option('--known-hosts <path>', "keys of peers dialled before (default ~/.netcrypt/known_hosts)")
-    .option('--pin <fingerprint>', "accept only the peer with this key (SHA256:…); repeatable", collect)
-    .option('--tor', 'dial through Tor (SOCKS5 at 127.0.0.1:9050)')
-    .option('--onion', 'listen as a Tor onion service and print its address (needs Tor\'s control port)')
-    .addOption(new Option('--control-port <n>', "Tor's control port, for --onion").argParser(parsePort).default(9051))
-    .option('--json', 'one JSON object per event instead of text')
-    .option('-q, --quiet', 'print nothing but errors');
+export function networkOptions(command: Command, { dials, listens }: Ends): Command {
+  command
+    .option('--key <path>', 'your identity (default ~/.netcrypt/identity, made on first use)')
+    .option('--pin <fingerprint>', 'accept only the peer with this key (SHA256:…); repeatable', collect);
+  if (dials) {
+    command
+      .option('--known-hosts <path>', 'keys of peers dialled before, checked unless --pin (default ~/.netcrypt/known_hosts)')
+      .option('--tor', 'dial through Tor (SOCKS5 at 127.0.0.1:9050); .onion addresses work');
+  }
+  if (listens) {
+    command
+      .option('--onion', "listen as a Tor onion service and print its address (needs Tor's control port)")
+      .addOption(new Option('--control-port <n>', "Tor's control port, for --onion").argParser(parsePort).default(9051));
+  }
+  return command.option('--json', 'one JSON object per event instead of text').option('-q, --quiet', 'print nothing but errors');
+}
+
+/** --tor is for dialling and --onion for listening: each with the other end is a mistake worth saying. */
+export function checkTorOptions(dialling: boolean, options: NetworkOptions): void {
+  if (dialling && options.onion) throw invalidUsage('--onion publishes a listening side: use it with --listen');
+  if (!dialling && options.tor) throw invalidUsage('--tor dials through Tor: use it with --to / --from (the listening side takes --onion)');
 }
 
 export async function loadIdentityFor(options: NetworkOptions, report: Reporter): Promise<Identity> {

@@ -25,6 +25,7 @@ export function registerPipeCommands(program: Command): void {
       .command('listen')
       .description('wait for one peer on <port>, then pipe stdin to it and what it sends to stdout')
       .argument('<port>', 'port to listen on (0: any free port, printed)', parsePort),
+    { dials: false, listens: true },
   ).action(
     runCommand(async (port: number, options: NetworkOptions) => {
       const report = new Reporter(options, process.stderr);
@@ -39,6 +40,7 @@ export function registerPipeCommands(program: Command): void {
       .command('connect')
       .description('dial <host:port>, then pipe stdin to it and what it sends to stdout')
       .argument('<host:port>', 'where a `netcrypt listen` waits', parseAddress),
+    { dials: true, listens: false },
   ).action(
     runCommand(async (address: Address, options: NetworkOptions) => {
       const report = new Reporter(options, process.stderr);

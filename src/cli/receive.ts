@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { type Channel, type FileOffer, type Identity, receiveFiles } from '../index.ts';
 import { type Address, parseAddress } from './address.ts';
 import { failureLine, invalidUsage, runCommand } from './exit-codes.ts';
-import { type NetworkOptions, dialPeer, listenForPeers, loadIdentityFor, networkOptions, reportPeer } from './peer.ts';
+import { type NetworkOptions, checkTorOptions, dialPeer, listenForPeers, loadIdentityFor, networkOptions, reportPeer } from './peer.ts';
 import { ProgressDisplay } from './progress.ts';
 import { askYesNo, canAsk } from './prompt.ts';
 import { Reporter, formatBytes } from './report.ts';
@@ -38,9 +38,11 @@ export function registerReceiveCommand(program: Command): void {
       .option('--overwrite', 'replace files that exist (default: refuse the transfer before writing anything)')
       .option('-y, --yes', 'accept the offer without asking')
       .option('--keep', 'with --listen: stay and take more transfers, one after another'),
+    { dials: true, listens: true },
   ).action(
     runCommand(async (options: ReceiveOptions) => {
       checkOneSide('--from', options.from, options.listen);
+      checkTorOptions(options.from !== undefined, options);
       if (options.keep && options.from) throw invalidUsage('--keep is for a listening receiver (--listen)');
       if (!options.pin?.length && !options.yes && !canAsk()) {
         throw invalidUsage('without a terminal to ask, receive needs --pin SHA256:… (the sender\'s key) or --yes');

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { type Channel, sendPaths } from '../index.ts';
 import { type Address, parseAddress } from './address.ts';
 import { invalidUsage, refused, runCommand } from './exit-codes.ts';
-import { type NetworkOptions, loadIdentityFor, networkOptions, reportPeer } from './peer.ts';
+import { type NetworkOptions, checkTorOptions, loadIdentityFor, networkOptions, reportPeer } from './peer.ts';
 import { ProgressDisplay } from './progress.ts';
 import { askYesNo, canAsk } from './prompt.ts';
 import { Reporter } from './report.ts';
@@ -30,9 +30,11 @@ export function registerSendCommand(program: Command): void {
       .option('--to <host:port>', 'dial the receiver, which runs `netcrypt receive --listen`', parseAddress)
       .addOption(listenOption())
       .option('-y, --yes', 'when listening, send to any key that connects without asking'),
+    { dials: true, listens: true },
   ).action(
     runCommand(async (paths: string[], options: SendOptions) => {
       checkOneSide('--to', options.to, options.listen);
+      checkTorOptions(options.to !== undefined, options);
       const listening = options.to === undefined;
       if (listening && !options.pin?.length && !options.yes && !canAsk()) {
         throw invalidUsage('a listening sender needs --pin SHA256:… (the receiver\'s key) or --yes: there is no terminal to ask');
