@@ -8,7 +8,7 @@
 import type net from 'node:net';
 import { type Command, Option } from 'commander';
 import { type Channel, type Identity, type ServerOptions, createOnionServer, createServer, connect } from '../index.ts';
-import { type Address, formatAddress, parsePort } from './address.ts';
+import { type Address, formatAddress, parseAddress, parsePort } from './address.ts';
 import { defaultIdentityPath, defaultKnownHostsPath, identityAt } from './identity.ts';
 import { invalidUsage } from './exit-codes.ts';
 import type { OutputOptions, Reporter } from './report.ts';
@@ -18,6 +18,7 @@ export interface NetworkOptions extends OutputOptions {
   knownHosts?: string;
   pin?: string[];
   tor?: boolean;
+  torProxy?: Address;
   onion?: boolean;
   controlPort?: number;
 }
@@ -38,7 +39,8 @@ export function networkOptions(command: Command, { dials, listens }: Ends): Comm
   if (dials) {
     command
       .option('--known-hosts <path>', 'keys of peers dialled before, checked unless --pin (default ~/.netcrypt/known_hosts)')
-      .option('--tor', 'dial through Tor (SOCKS5 at 127.0.0.1:9050); .onion addresses work');
+      .option('--tor', 'dial through Tor (SOCKS5 at 127.0.0.1:9050); .onion addresses work')
+      .option('--tor-proxy <host:port>', "Tor's SOCKS port, if not 127.0.0.1:9050 (Tor Browser's is 9150); implies --tor", parseAddress);
   }
   if (listens) {
     command
@@ -51,7 +53,7 @@ export function networkOptions(command: Command, { dials, listens }: Ends): Comm
 /** --tor is for dialling and --onion for listening: each with the other end is a mistake worth saying. */
 export function checkTorOptions(dialling: boolean, options: NetworkOptions): void {
   if (dialling && options.onion) throw invalidUsage('--onion publishes a listening side: use it with --listen');
-  if (!dialling && options.tor) throw invalidUsage('--tor dials through Tor: use it with --to / --from (the listening side takes --onion)');
+  if (!dialling && (options.tor || options.torProxy)) throw invalidUsage('--tor dials through Tor: use it with --to / --from (the listening side takes --onion)');
 }
 
 export async function loadIdentityFor(options: NetworkOptions, report: Reporter): Promise<Identity> {
@@ -66,9 +68,10 @@ export async function loadIdentityFor(options: NetworkOptions, report: Reporter)
 
 /** Dials `address`. The peer's key must match `--pin`, or else the known-hosts entry for host:port (recorded on first contact). */
 export function dialPeer(address: Address, identity: Identity, options: NetworkOptions, report: Reporter): Promise<Channel> {
-  report.say(`connecting to ${formatAddress(address)}${options.tor ? ' through Tor' : ''}…`);
+  const tor = options.torProxy ? { proxy: options.torProxy } : options.tor;
+  report.say(`connecting to ${formatAddress(address)}${tor ? ' through Tor' : ''}…`);
   const trust = options.pin?.length ? { pin: options.pin } : { knownHosts: options.knownHosts ?? defaultKnownHostsPath() };
-  return connect({ ...address, identity, ...trust, tor: options.tor });
+  return connect({ ...address, identity, ...trust, tor });
 }
 
 export interface Listener {
