@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import type { Identity } from '../src/keys/identity.ts';
 import { createServer } from '../src/protocol/server.ts';
 import type { Channel } from '../src/protocol/channel.ts';
 import { ServerProtocol } from '../src/protocol/seed-protocol.ts';
+import { RawSender, partialPath } from './helpers/files-hostile.ts';
 import { Peers, folderMaker, hasCode, pending, removeDir, sha256File, tempDir, writeRandomFile } from './helpers/files-net.ts';
 import { testIdentities } from './helpers/identities.ts';
 
@@ -133,6 +134,22 @@ describe('failures are told before the call rejects', () => {
     await assert.rejects(sendFile(sender, source, { timeoutMs: 300 }), (error) => hasCode(ErrorCode.TIMEOUT)(error) && /receiveFile/.test((error as Error).message));
     await sender.send('still here');
     assert.equal((await receiver.receive()).toString(), 'still here');
+  });
+
+  it('a sender that goes silent in the middle of a file: the receiver gives up with ERR_TIMEOUT, says so, and keeps the partial for resume', async () => {
+    const dir = await target();
+    const { sender, receiver } = await peers.pair();
+    const raw = new RawSender(sender);
+    const received = pending(receiveFile(receiver, { dir, timeoutMs: 300 }));
+    const id = await raw.manifest([{ type: 'file', path: ['slow.bin'], size: 1000, mode: 0o644, mtime: 1_700_000_000_000 }]);
+    assert.equal((await raw.reply()).t, 'want');
+    await raw.send({ t: 'start', id, index: 0, offset: 0 });
+    await raw.chunk(Buffer.alloc(100, 7));
+    const verdict = await raw.reply();
+    assert.deepEqual([verdict.t, 'code' in verdict && verdict.code], ['receive-failed', ErrorCode.TIMEOUT]);
+    await assert.rejects(received, hasCode(ErrorCode.TIMEOUT));
+    const partial = partialPath(dir, sender, 'slow.bin', 1000, 1_700_000_000_000);
+    assert.deepEqual(await readFile(partial), Buffer.alloc(100, 7));
   });
 
   it('a timeoutMs that is not a positive integer is refused before anything is sent', async () => {

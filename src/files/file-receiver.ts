@@ -181,6 +181,11 @@ async function nextEvent(lanes: FileLanes, id: number, signal: AbortSignal | und
   return event;
 }
 
+/** A lost connection or a peer gone silent (either side's ERR_TIMEOUT) leaves the partial file for a resume; any other failure removes it. */
+function keepsPartial(error: unknown): boolean {
+  return isChannelGone(error) || (error instanceof NetcryptError && error.code === ErrorCode.TIMEOUT);
+}
+
 function exists(name: string): NetcryptError {
   return new NetcryptError(ErrorCode.FILE_EXISTS, `${displayName(name)} already exists with other content`);
 }
@@ -285,7 +290,7 @@ async function receiveInto(
   } catch (error) {
     // Closing twice (a handle already closed by keepPresent or commitPartial) is harmless.
     for (const open of new Set([held, partial])) await open?.handle.close().catch(() => {});
-    if (partial && !isChannelGone(error)) await removePartial(target);
+    if (partial && !keepsPartial(error)) await removePartial(target);
     throw error;
   }
 }
