@@ -97,4 +97,22 @@ describe('netcrypt receive at a terminal', { timeout: 180_000, skip: !hasTmux &&
     assert.match(sender.text(), /^netcrypt: the peer reports: .*\(ERR_FILE_REFUSED\)$/m);
     assert.deepEqual(await readdir(dst), []);
   });
+
+  it('a listening sender asks before its files go to the key that connected', async () => {
+    const [src, dst] = [join(dir, 'src-send'), join(dir, 'dst-send')];
+    await mkdir(src);
+    await mkdir(dst);
+    await writeFile(join(src, 'for-bob.txt'), 'only after a y');
+    await inTerminal('send', ['send', join(src, 'for-bob.txt'), '--listen', '0', '--key', alice]);
+    const [, port] = await waitForScreen('send', /listening on port (\d+)/);
+    const receiver = runCli(['receive', '--from', `127.0.0.1:${port}`, '--dir', dst, '--key', bob, '--yes', '--json'], { home });
+    const { code } = await receiver.nextEvent('peer');
+    const [question] = await waitForScreen('send', /^Send to .* y\/n$/m);
+    assert.equal(question, `Send to ${(await receiver.nextEvent('identity')).fingerprint} (code ${code})? y/n`);
+    assert.deepEqual(await readdir(dst), []);
+    await tmux('send-keys', '-t', 'send', 'y', 'Enter');
+    assert.equal(await receiver.exited, 0, receiver.text());
+    await waitForScreen('send', /EXIT=0/);
+    assert.equal(await readFile(join(dst, 'for-bob.txt'), 'utf8'), 'only after a y');
+  });
 });

@@ -177,6 +177,29 @@ describe('netcrypt send / receive', () => {
     impostor.child.kill('SIGKILL');
   });
 
+  it('receive --listen --keep takes one transfer after another until interrupted', async () => {
+    const [src, dst] = [await folder('src'), await folder('dst')];
+    await writeFile(join(src, 'first.txt'), 'one');
+    await writeFile(join(src, 'second.txt'), 'two');
+    const receiver = runCli(['receive', '--listen', '0', '--keep', '--dir', dst, '--key', alice, '--yes', '--json'], { home });
+    const { port } = await receiver.nextEvent('listening');
+    for (const name of ['first.txt', 'second.txt']) {
+      const sender = runCli(['send', join(src, name), '--to', `127.0.0.1:${port}`, '--key', bob, '--json'], { home });
+      assert.equal(await sender.exited, 0, sender.text());
+    }
+    await receiver.nextEvent('done', 2);
+    assert.deepEqual(await tree(dst), ['first.txt', 'second.txt']);
+    receiver.child.kill('SIGINT');
+    assert.equal(await receiver.exited, 130);
+  });
+
+  it('a --dir that is not there fails before listening: one line, exit 1', async () => {
+    const receiver = runCli(['receive', '--listen', '0', '--dir', join(dir, 'no-such-folder'), '--key', alice, '--yes', '--json'], { home });
+    assert.equal(await receiver.exited, 1);
+    assert.match(receiver.text(), /^netcrypt: cannot use --dir .*no-such-folder.*\(ERR_FILE_IO\)$/m);
+    assert.deepEqual(eventsNamed(receiver.events, 'listening'), []);
+  });
+
   it('usage errors exit 2 with one line: no terminal and neither --pin nor --yes, both sides chosen, neither chosen', async () => {
     const cases = [
       ['receive', '--listen', '0'],

@@ -8,8 +8,9 @@
  * `--dir` can be offered, let alone written.
  */
 
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { type Channel, type FileOffer, type Identity, receiveFiles } from '../index.ts';
+import { type Channel, ErrorCode, type FileOffer, type Identity, NetcryptError, receiveFiles } from '../index.ts';
 import { type Address, parseAddress } from './address.ts';
 import { failureLine, invalidUsage, runCommand } from './exit-codes.ts';
 import { type NetworkOptions, checkTorOptions, dialPeer, listenForPeers, loadIdentityFor, networkOptions, reportPeer } from './peer.ts';
@@ -47,6 +48,7 @@ export function registerReceiveCommand(program: Command): void {
       if (!options.pin?.length && !options.yes && !canAsk()) {
         throw invalidUsage('without a terminal to ask, receive needs --pin SHA256:… (the sender\'s key) or --yes');
       }
+      await checkFolder(options.dir);
       const report = new Reporter(options);
       const identity = await loadIdentityFor(options, report);
       if (options.keep) return keepReceiving(identity, options, report);
@@ -60,23 +62,47 @@ export function registerReceiveCommand(program: Command): void {
   );
 }
 
+/** How long a connected sender has to make its offer: a silent one must not hold the receiver (or a --keep queue) forever. */
+const OFFER_TIMEOUT_MS = 60_000;
+
 /** One transfer on `channel`, then the authenticated close. */
 async function receiveOne(channel: Channel, options: ReceiveOptions, report: Reporter): Promise<void> {
   reportPeer(channel, report);
   const progress = new ProgressDisplay(report);
+  const noOffer = new AbortController();
+  const offerTimer = setTimeout(() => noOffer.abort(), OFFER_TIMEOUT_MS);
   try {
     const files = await receiveFiles(channel, {
       dir: options.dir,
       overwrite: options.overwrite,
+      signal: noOffer.signal,
       onProgress: (p) => progress.update(p),
-      onOffer: (offer) => decide(offer, channel, options, report),
+      onOffer: (offer) => {
+        clearTimeout(offerTimer);
+        return decide(offer, channel, options, report);
+      },
     });
     progress.stop();
     reportFiles('received', files, report);
+  } catch (error) {
+    if (noOffer.signal.aborted) throw new NetcryptError(ErrorCode.TIMEOUT, `the sender made no offer within ${OFFER_TIMEOUT_MS / 1000} s`);
+    throw error;
   } finally {
+    clearTimeout(offerTimer);
     progress.stop();
   }
   await channel.close();
+}
+
+/** The folder is checked before anyone connects, so a typo is found before the sender has waited. */
+async function checkFolder(dir: string): Promise<void> {
+  let isFolder: boolean;
+  try {
+    isFolder = (await stat(dir)).isDirectory();
+  } catch (cause) {
+    throw new NetcryptError(ErrorCode.FILE_IO, `cannot use --dir ${dir}: ${(cause as Error).message}`, { cause });
+  }
+  if (!isFolder) throw new NetcryptError(ErrorCode.FILE_IO, `--dir ${dir} is not a folder`);
 }
 
 async function decide(offer: FileOffer, channel: Channel, options: ReceiveOptions, report: Reporter): Promise<boolean> {

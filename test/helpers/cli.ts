@@ -25,9 +25,10 @@ export interface CliProcess {
   child: ChildProcess;
   /** Resolves with the exit code (or the signal's name). */
   exited: Promise<number | string>;
-  /** The JSON events so far, from the stream chosen by `events`; `nextEvent` waits for one. */
+  /** The JSON events so far, from the stream chosen by `events`. */
   events: CliEvent[];
-  nextEvent(name: string): Promise<CliEvent>;
+  /** The `nth` event of that name (default the first), once it has come. */
+  nextEvent(name: string, nth?: number): Promise<CliEvent>;
   /** What stderr carried (but for events), and stdout's lines that are not events when the events are on stdout. */
   text(): string;
 }
@@ -74,13 +75,12 @@ export function runCli(args: string[], options: CliRunOptions): CliProcess {
   }
   // With the events on stderr, stdout is the data: the test reads it itself.
   if (options.events !== 'stderr') child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const nextEvent = async (name: string) => {
-    for (let seen = 0; ; ) {
-      const found = events.slice(seen).find((event) => event.event === name);
+  const nextEvent = async (name: string, nth = 1) => {
+    for (;;) {
+      const found = events.filter((event) => event.event === name)[nth - 1];
       if (found) return found;
-      seen = events.length;
       const done = await Promise.race([new Promise<boolean>((resolve) => waiters.push(() => resolve(false))), exited.then(() => true)]);
-      if (done && !events.some((event) => event.event === name)) throw new Error(`netcrypt ${args[0]} exited without a ${name} event:\n${text}`);
+      if (done && events.filter((event) => event.event === name).length < nth) throw new Error(`netcrypt ${args[0]} exited without ${nth} ${name} event(s):\n${text}`);
     }
   };
   return { child, exited, events, nextEvent, text: () => text };
