@@ -156,6 +156,10 @@ describe('netcrypt send / receive', () => {
     assert.match(receiver.text(), /^netcrypt: .*\(ERR_BAD_FILENAME\)$/m);
     assert.deepEqual(await tree(outside), ['inbox']);
     assert.deepEqual(eventsNamed(receiver.events, 'offer'), [], 'a bad name never reaches the offer');
+    const [failure] = eventsNamed(receiver.events, 'error');
+    assert.equal(failure!.code, 'ERR_BAD_FILENAME');
+    assert.equal(failure!.exitCode, 4);
+    assert.equal(failure!.origin, 'local');
   });
 
   it('a receiver dialling a sender whose key changed refuses it: both fingerprints, exit code 3, nothing written', async () => {

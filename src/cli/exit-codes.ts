@@ -78,8 +78,13 @@ function oneLine(text: string): string {
  * Wraps a command's action: a failure prints its one line and exits with
  * its code; success exits 0 once stdout has taken everything written. The
  * process exits explicitly because stdin (a terminal, say) may still hold the loop.
+ * With --json the failure is also an `error` event on `events` (stderr for
+ * the pipe commands, whose stdout is data).
  */
-export function runCommand<Args extends unknown[]>(action: (...args: Args) => Promise<void>): (...args: Args) => Promise<void> {
+export function runCommand<Args extends unknown[]>(
+  action: (...args: Args) => Promise<void>,
+  { events = process.stdout }: { events?: NodeJS.WritableStream } = {},
+): (...args: Args) => Promise<void> {
   return async (...args) => {
     process.once('SIGINT', () => {
       process.stderr.write('\nnetcrypt: interrupted\n');
@@ -89,12 +94,19 @@ export function runCommand<Args extends unknown[]>(action: (...args: Args) => Pr
     try {
       await action(...args);
     } catch (error) {
-      process.stderr.write(`${failureLine(error)}\n`);
       code = exitCodeFor(error);
+      process.stderr.write(`${failureLine(error)}\n`);
+      // commander passes the options object just before the command itself.
+      if ((args.at(-2) as { json?: boolean } | undefined)?.json) events.write(`${JSON.stringify(errorEvent(error, code))}\n`);
     }
     await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
     process.exit(code);
   };
+}
+
+function errorEvent(error: unknown, exitCode: ExitCode): Record<string, unknown> {
+  if (!isNetcryptError(error)) return { event: 'error', message: error instanceof Error ? error.message : String(error), exitCode };
+  return { event: 'error', code: error.code, origin: error.origin, message: error.message, exitCode };
 }
 
 /** For commander's exitOverride: help and --version exit 0, every usage error 2. */

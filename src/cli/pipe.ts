@@ -32,7 +32,7 @@ export function registerPipeCommands(program: Command): void {
       const identity = await loadIdentityFor(options, report);
       if (!options.pin?.length) report.say('any key may connect: pass --pin to accept only the peer you expect');
       await pipe(await acceptOne(port, identity, options, report), report);
-    }),
+    }, { events: process.stderr }),
   );
 
   networkOptions(
@@ -46,7 +46,7 @@ export function registerPipeCommands(program: Command): void {
       const report = new Reporter(options, process.stderr);
       const identity = await loadIdentityFor(options, report);
       await pipe(await dialPeer(address, identity, options, report), report);
-    }),
+    }, { events: process.stderr }),
   );
 }
 
