@@ -53,7 +53,8 @@ export interface FileReceiveOptions {
   timeoutMs?: number;
   /**
    * Sees each offer before anything is written (after its names are checked):
-   * return false (or a promise of false) to refuse it with ERR_FILE_REFUSED.
+   * true (or a promise of true) accepts it; anything else, or a throw,
+   * refuses it with ERR_FILE_REFUSED.
    * Decide within the sender's timeout (60 s by default).
    */
   onOffer?: (offer: FileOffer) => boolean | Promise<boolean>;
