@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type DocBlock, extractBlocks, markdownFiles } from './helpers/doc-blocks.ts';
+import { freePort } from './helpers/tor-daemons.ts';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
@@ -63,7 +64,11 @@ describe('documentation examples', () => {
       const home = mkdtempSync(path.join(os.tmpdir(), 'netcrypt-docs-'));
       try {
         const file = path.join(home, 'example.mts');
-        const source = block.code.replace(/from 'netcrypt'/g, `from '${path.join(repoRoot, 'src/index.ts')}'`);
+        // The examples use port 4000, as a reader would; the test gives each a free one.
+        const port = await freePort();
+        const source = block.code
+          .replace(/from 'netcrypt'/g, `from '${path.join(repoRoot, 'src/index.ts')}'`)
+          .replace(/\b4000\b/g, String(port));
         writeFileSync(file, source);
         const { stderr } = await run(process.execPath, ['--import', tsx, file], {
           cwd: home,
