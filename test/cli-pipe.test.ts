@@ -7,6 +7,9 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { cliWorkspace, runCli } from './helpers/cli.ts';
+import { loadIdentity } from '../src/keys/identity.ts';
+
+const fingerprintOf = async (key: string) => (await loadIdentity(key)).fingerprint;
 
 const { dir, home, keys } = await cliWorkspace();
 const [alice, bob] = keys;
@@ -86,6 +89,19 @@ describe('netcrypt listen / connect', () => {
     const dialler = runCli(['connect', `127.0.0.1:${port}`, '--key', bob], { home, stdio: ['ignore', 'ignore', 'pipe'] });
     assert.equal(await dialler.exited, 6);
     assert.match(dialler.text(), /^netcrypt: .*\(ERR_CONNECT\)$/m);
+  });
+
+  it('a listener that --pins another key turns connect away with exit code 3 and keeps waiting', async () => {
+    const listener = runCli(['listen', '0', '--key', alice, '--pin', await fingerprintOf(keys[2]), '--json'], { home, events: 'stderr', stdio: ['ignore', 'ignore', 'pipe'] });
+    const { port } = await listener.nextEvent('listening');
+    const dialler = runCli(['connect', `127.0.0.1:${port}`, '--key', bob, '--pin', await fingerprintOf(alice)], { home, events: 'stderr', stdio: ['ignore', 'ignore', 'pipe'] });
+    assert.equal(await dialler.exited, 3, dialler.text());
+    assert.match(dialler.text(), /^netcrypt: the peer reported ERR_PEER_KEY_MISMATCH .*\(ERR_PEER_ALERT\)$/m);
+    const refused = await listener.nextEvent('handshake-failed');
+    assert.equal(refused.code, 'ERR_PEER_KEY_MISMATCH');
+    assert.equal(listener.child.exitCode, null, 'still listening');
+    listener.child.kill('SIGINT');
+    assert.equal(await listener.exited, 130);
   });
 
   it('a changed key at a known host:port is refused with both fingerprints and exit code 3', async () => {

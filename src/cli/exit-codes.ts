@@ -44,6 +44,8 @@ const BY_ERROR_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   [ErrorCode.TOR_PROXY_UNREACHABLE]: ExitCode.UNREACHABLE,
   [ErrorCode.TOR_CONNECT]: ExitCode.UNREACHABLE,
   [ErrorCode.TOR_ONION]: ExitCode.UNREACHABLE,
+  [ErrorCode.SERVER_BUSY]: ExitCode.UNREACHABLE,
+  [ErrorCode.RATE_LIMITED]: ExitCode.UNREACHABLE,
 };
 
 /** The person (or --pin) on this side did not accept the peer. */
@@ -58,13 +60,15 @@ export function invalidUsage(message: string): NetcryptError {
 
 export function exitCodeFor(error: unknown): ExitCode {
   if (!isNetcryptError(error)) return ExitCode.FAILURE;
-  return BY_ERROR_CODE[error.code] ?? ExitCode.FAILURE;
+  // An alert carries the peer's own reason (say ERR_PEER_KEY_MISMATCH: it refused our key); that says what kind of failure it was.
+  const code = error.code === ErrorCode.PEER_ALERT && error.peerCode ? (error.peerCode as ErrorCode) : error.code;
+  return BY_ERROR_CODE[code] ?? ExitCode.FAILURE;
 }
 
 /** The one line a failure prints. Errors that are not netcrypt's (bugs) show their message, still on one line. */
 export function failureLine(error: unknown): string {
   if (isNetcryptError(error)) {
-    const who = error.origin === 'peer' ? 'the peer reports: ' : '';
+    const who = error.origin === 'peer' && !error.message.startsWith('the peer') ? 'the peer reports: ' : '';
     return `netcrypt: ${who}${oneLine(error.message)} (${error.code})`;
   }
   return `netcrypt: ${oneLine(error instanceof Error ? error.message : String(error))}`;
