@@ -204,6 +204,18 @@ describe('netcrypt send / receive', () => {
     assert.deepEqual(eventsNamed(receiver.events, 'listening'), []);
   });
 
+  it('--quiet prints nothing on success, on either side', async () => {
+    const [src, dst] = [await folder('src'), await folder('dst')];
+    await writeFile(join(src, 'quiet.txt'), 'shh');
+    const sender = runCli(['send', join(src, 'quiet.txt'), '--listen', '0', '--key', alice, '--yes', '--json'], { home });
+    const { port } = await sender.nextEvent('listening');
+    const receiver = runCli(['receive', '--from', `127.0.0.1:${port}`, '--dir', dst, '--key', bob, '--yes', '--quiet'], { home });
+    assert.equal(await receiver.exited, 0);
+    assert.equal(receiver.text(), '');
+    assert.equal(await sender.exited, 0);
+    assert.deepEqual(await tree(dst), ['quiet.txt']);
+  });
+
   it('usage errors exit 2 with one line: no terminal and neither --pin nor --yes, both sides chosen, neither chosen', async () => {
     const cases = [
       ['receive', '--listen', '0'],

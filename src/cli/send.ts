@@ -60,10 +60,13 @@ async function confirmReceiver(channel: Channel): Promise<void> {
   }
 }
 
+/** A person at the receiver's terminal reads the offer before answering: give them minutes, not the library's 60 s. */
+const ANSWER_TIMEOUT_MS = 5 * 60_000;
+
 async function send(channel: Channel, paths: string[], report: Reporter): Promise<void> {
   const progress = new ProgressDisplay(report);
   try {
-    const { files, skipped } = await sendPaths(channel, paths, { onProgress: (p) => progress.update(p) });
+    const { files, skipped } = await sendPaths(channel, paths, { onProgress: (p) => progress.update(p), timeoutMs: ANSWER_TIMEOUT_MS });
     progress.stop();
     for (const entry of skipped) {
       report.say(`skipped ${entry} (a link or special file)`);
