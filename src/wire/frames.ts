@@ -3,7 +3,9 @@
  * followed by that many bytes. The decoder is an explicit two-state machine
  * (header, body) that checks the announced length against its maximum as
  * soon as the four header bytes are in — before any buffer is allocated —
- * so a 0xFFFFFFFF prefix costs the receiver nothing.
+ * so a 0xFFFFFFFF prefix costs the receiver nothing. Small chunks are
+ * copied together rather than kept one object each, so what it holds is the
+ * bytes it counts, however a peer splits them.
  */
 
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
@@ -23,11 +25,23 @@ export function encodeFrame(payload: Uint8Array): Buffer {
   return Buffer.concat([frameHeader(payload.length), payload]);
 }
 
+/**
+ * A chunk shorter than this is copied into a shared buffer of
+ * COALESCE_BUFFER_BYTES: kept as is, each costs a Buffer object (a few
+ * hundred bytes of heap) that no byte count sees, so a peer dripping a 64 KiB
+ * frame a byte per TCP segment would make it hold ~15 MB.
+ */
+const COALESCE_BELOW = 512;
+const COALESCE_BUFFER_BYTES = 8192;
+
 export class FrameDecoder {
   #state: 'header' | 'body' = 'header';
   /** Bytes received but not yet part of a returned frame. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
+  /** Where small chunks are copied; its bytes from #coalescedEnd on are free. */
+  #coalesce?: Buffer;
+  #coalescedEnd = 0;
   #bodyLength = 0;
   #maxFrameBytes: number;
 
@@ -52,8 +66,28 @@ export class FrameDecoder {
   /** Buffers bytes from the socket; call next() to take the frames they complete. */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
+    if (chunk.length >= COALESCE_BELOW) {
+      this.#pending.push(chunk);
+      return;
+    }
+    let buffer = this.#coalesce;
+    if (!buffer || this.#coalescedEnd + chunk.length > buffer.length) {
+      // Our own memory, not the shared pool: only its free part is ever written, so views handed out stay valid.
+      buffer = this.#coalesce = Buffer.allocUnsafeSlow(COALESCE_BUFFER_BYTES);
+      this.#coalescedEnd = 0;
+    }
+    const start = this.#coalescedEnd;
+    chunk.copy(buffer, start);
+    this.#coalescedEnd += chunk.length;
+    const last = this.#pending.length - 1;
+    const tail = this.#pending[last];
+    // Right after the last piece in the same buffer: that piece grows instead of a new one being added.
+    if (tail && tail.buffer === buffer.buffer && tail.byteOffset + tail.length === buffer.byteOffset + start) {
+      this.#pending[last] = Buffer.from(buffer.buffer, tail.byteOffset, tail.length + chunk.length);
+    } else {
+      this.#pending.push(buffer.subarray(start, start + chunk.length));
+    }
   }
 
   /**
