@@ -41,7 +41,9 @@ const CRLF = Buffer.from('\r\n');
 export class ControlReplyParser {
   readonly #maxLineBytes: number;
   readonly #maxReplyBytes: number;
-  #buffered: Buffer = Buffer.alloc(0);
+  /** The unterminated line so far, in a buffer grown by doubling: a line split into many chunks is copied O(n), not O(n²). */
+  #partial: Buffer = Buffer.alloc(0);
+  #partialBytes = 0;
   #failure: NetcryptError | undefined;
   #status = 0;
   #lines: ControlReplyLine[] = [];
@@ -56,7 +58,7 @@ export class ControlReplyParser {
 
   /** True while a reply has begun but not ended, so the peer closing now would cut it short. */
   get midReply(): boolean {
-    return this.#replyBytes > 0 || this.#buffered.length > 0;
+    return this.#replyBytes > 0 || this.#partialBytes > 0;
   }
 
   /** Feeds bytes; returns the replies they complete, in order. */
@@ -66,29 +68,57 @@ export class ControlReplyParser {
       return this.#consume(chunk);
     } catch (error) {
       this.#failure = error as NetcryptError;
-      this.#buffered = Buffer.alloc(0);
+      this.#partial = Buffer.alloc(0);
+      this.#partialBytes = 0;
       throw error;
     }
   }
 
+  /** Each byte is searched once: only the new chunk is scanned for line ends (and a CR left at the end of the last one). */
   #consume(chunk: Uint8Array): ControlReply[] {
     const replies: ControlReply[] = [];
-    let buffer = this.#buffered.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.#buffered, chunk]);
-    let end: number;
-    while ((end = buffer.indexOf(CRLF)) !== -1) {
-      if (end > this.#maxLineBytes) throw malformed(`a line exceeds ${this.#maxLineBytes} bytes`);
-      this.#replyBytes += end + 2;
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let at = 0;
+    for (;;) {
+      let line: Buffer;
+      let next: number;
+      if (at === 0 && this.#partialBytes > 0 && this.#partial[this.#partialBytes - 1] === 0x0d && bytes[0] === 0x0a) {
+        line = this.#partial.subarray(0, this.#partialBytes - 1);
+        next = 1;
+      } else {
+        const end = bytes.indexOf(CRLF, at);
+        if (end === -1) break;
+        line = this.#partialBytes === 0 ? bytes.subarray(at, end) : this.#append(bytes.subarray(at, end));
+        next = end + 2;
+      }
+      if (line.length > this.#maxLineBytes) throw malformed(`a line exceeds ${this.#maxLineBytes} bytes`);
+      this.#replyBytes += line.length + 2;
       if (this.#replyBytes > this.#maxReplyBytes) throw malformed(`a reply exceeds ${this.#maxReplyBytes} bytes`);
-      const reply = this.#line(buffer.subarray(0, end));
+      this.#partialBytes = 0;
+      const reply = this.#line(line);
       if (reply) replies.push(reply);
-      buffer = buffer.subarray(end + 2);
+      at = next;
     }
     // An unterminated line may hold at most the limit plus the CR of its line end.
-    if (buffer.length > this.#maxLineBytes + 1) throw malformed(`a line exceeds ${this.#maxLineBytes} bytes`);
-    if (this.#replyBytes + buffer.length > this.#maxReplyBytes + 1) throw malformed(`a reply exceeds ${this.#maxReplyBytes} bytes`);
+    const rest = bytes.length - at;
+    if (this.#partialBytes + rest > this.#maxLineBytes + 1) throw malformed(`a line exceeds ${this.#maxLineBytes} bytes`);
+    if (this.#replyBytes + this.#partialBytes + rest > this.#maxReplyBytes + 1) throw malformed(`a reply exceeds ${this.#maxReplyBytes} bytes`);
     // Copied so the retained tail does not pin the whole chunk it came from.
-    this.#buffered = Buffer.from(buffer);
+    if (rest > 0) this.#append(bytes.subarray(at));
     return replies;
+  }
+
+  /** Appends to the unterminated line; returns all of it. The caller has checked the length against the limit. */
+  #append(bytes: Buffer): Buffer {
+    const needed = this.#partialBytes + bytes.length;
+    if (needed > this.#partial.length) {
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, 2 * this.#partial.length, 256), Math.max(needed, this.#maxLineBytes + 2)));
+      this.#partial.copy(grown, 0, 0, this.#partialBytes);
+      this.#partial = grown;
+    }
+    bytes.copy(this.#partial, this.#partialBytes);
+    this.#partialBytes = needed;
+    return this.#partial.subarray(0, needed);
   }
 
   #line(line: Buffer): ControlReply | undefined {
@@ -145,22 +175,24 @@ export function parseReplyArguments(line: string): { words: string[]; values: Ma
       at++;
       continue;
     }
-    const equals = line.indexOf('=', at);
-    const space = line.indexOf(' ', at);
-    const tokenEnd = space === -1 ? line.length : space;
-    if (equals === -1 || equals > tokenEnd) {
-      words.push(line.slice(at, tokenEnd));
-      at = tokenEnd;
+    // Scanned once, up to the token's first space or "=": searching the whole rest of the line for each token was O(n²).
+    let end = at;
+    while (end < line.length && line[end] !== ' ' && line[end] !== '=') end++;
+    if (line[end] !== '=') {
+      words.push(line.slice(at, end));
+      at = end;
       continue;
     }
-    const key = line.slice(at, equals);
-    if (line[equals + 1] === '"') {
-      const [value, next] = quotedString(line, equals + 1);
+    const key = line.slice(at, end);
+    if (line[end + 1] === '"') {
+      const [value, next] = quotedString(line, end + 1);
       values.set(key, value);
       at = next;
     } else {
-      values.set(key, line.slice(equals + 1, tokenEnd));
-      at = tokenEnd;
+      const space = line.indexOf(' ', end + 1);
+      const valueEnd = space === -1 ? line.length : space;
+      values.set(key, line.slice(end + 1, valueEnd));
+      at = valueEnd;
     }
   }
   return { words, values };
@@ -168,27 +200,33 @@ export function parseReplyArguments(line: string): { words: string[]; values: Ma
 
 /** Decodes the QuotedString starting at `line[start]`; returns it and the index after its closing quote. */
 function quotedString(line: string, start: number): [string, number] {
-  const bytes: number[] = [];
+  const pieces: Buffer[] = [];
+  let escapes: number[] = [];
   let at = start + 1;
   while (at < line.length) {
-    // By code point: a UTF-16 half of an astral character would become U+FFFD.
-    const char = String.fromCodePoint(line.codePointAt(at)!);
-    if (char === '"') return [text(Buffer.from(bytes)), at + 1];
-    if (char !== '\\') {
-      bytes.push(...Buffer.from(char, 'utf8'));
-      at += char.length;
-      continue;
+    // A run of plain text is encoded in one go; it ends only at ASCII '"' or '\\', never inside a surrogate pair.
+    let end = at;
+    while (end < line.length && line[end] !== '"' && line[end] !== '\\') end++;
+    if (end > at) {
+      if (escapes.length > 0) pieces.push(Buffer.from(escapes));
+      escapes = [];
+      pieces.push(Buffer.from(line.slice(at, end), 'utf8'));
+      at = end;
     }
+    if (at >= line.length) break;
+    if (line[at] === '"') return [text(Buffer.concat([...pieces, Buffer.from(escapes)])), at + 1];
     if (at + 1 >= line.length) break;
+    // By code point: a UTF-16 half of an astral character would become U+FFFD.
     const escaped = String.fromCodePoint(line.codePointAt(at + 1)!);
     const octal = /^[0-7]{1,3}/.exec(line.slice(at + 1, at + 4))?.[0];
     if (octal !== undefined && Number.parseInt(octal, 8) <= 0xff) {
-      bytes.push(Number.parseInt(octal, 8));
+      escapes.push(Number.parseInt(octal, 8));
       at += 1 + octal.length;
       continue;
     }
     const named = C_ESCAPES.get(escaped);
-    bytes.push(...(named === undefined ? Buffer.from(escaped, 'utf8') : [named]));
+    if (named === undefined) escapes.push(...Buffer.from(escaped, 'utf8'));
+    else escapes.push(named);
     at += 1 + escaped.length;
   }
   throw malformed('a quoted string is not terminated');
