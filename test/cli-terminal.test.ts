@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
@@ -24,10 +25,14 @@ const hasTmux = (() => {
 
 const { dir, home, keys } = await cliWorkspace();
 const [alice, bob] = keys;
-// A server of our own, so the test never touches anyone else's tmux sessions.
-const SOCKET = `netcrypt-test-${process.pid}`;
-const tmux = (...args: string[]) => promisify(execFile)('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-after(() => tmux('kill-server').catch(() => {}));
+// A server of our own, on a socket in a folder of our own, so the test never touches anyone else's tmux sessions and leaves nothing behind.
+const socketDir = await mkdtemp(join(tmpdir(), 'netcrypt-tmux-'));
+const SOCKET = join(socketDir, 'tmux.sock');
+const tmux = (...args: string[]) => promisify(execFile)('tmux', ['-S', SOCKET, ...args], { encoding: 'utf8' });
+after(async () => {
+  await tmux('kill-server').catch(() => {});
+  await rm(socketDir, { recursive: true, force: true });
+});
 
 const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
