@@ -24,6 +24,7 @@ import {
   type FileTarget,
   type Target,
   claimTarget,
+  closeFolder,
   commitPartial,
   createDirectories,
   finishDirectories,
@@ -291,8 +292,11 @@ async function receiveInto(
   } catch (error) {
     // Closing twice (a handle already closed by keepPresent or commitPartial) is harmless.
     for (const open of new Set([held, partial])) await open?.handle.close().catch(() => {});
-    if (partial && !keepsPartial(error)) await removePartial(target);
+    if (partial && !keepsPartial(error)) await removePartial(target, partial);
     throw error;
+  } finally {
+    // Only now: the folders were kept open so that nothing above named an entry by a path that could have been swapped.
+    for (const open of new Set([held, partial])) if (open) await closeFolder(open);
   }
 }
 

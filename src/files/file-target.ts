@@ -8,11 +8,19 @@
  * verified it gets its mode and mtime, is synced, and is moved into place:
  * with link(2), which refuses an existing name atomically, or with rename(2)
  * when overwriting was asked for. Nothing incomplete ever has the final name.
+ *
+ * Every operation reaches its entry through folders opened one by one with
+ * O_NOFOLLOW|O_DIRECTORY, never by re-resolving a path: another user who
+ * can rename in the target folder could otherwise swap a planned subfolder
+ * for a link between the check and the write, and have the peer's file
+ * written, or a folder chmod-ed, outside `dir`. On Linux the next name is
+ * looked up inside the opened folder itself (/proc/self/fd/N/name, what
+ * openat(2) does); elsewhere only the last component is guarded.
  */
 
 import type { Stats } from 'node:fs';
-import { constants } from 'node:fs';
-import { type FileHandle, chmod, link, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { type FileHandle, link, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 import { ioError } from './file-io.ts';
@@ -31,6 +39,8 @@ export interface FileTarget {
    * and kept untouched if the sender's file has the same content.
    */
   present: boolean;
+  /** The target folder, resolved once: every operation walks down from it. */
+  root: string;
 }
 
 export interface DirectoryTarget {
@@ -39,6 +49,7 @@ export interface DirectoryTarget {
   path: string;
   /** False when the folder already exists and is merged into. */
   create: boolean;
+  root: string;
 }
 
 /** A created folder's mode until its files are in: the sender's, plus the owner's rwx so they can be written. */
@@ -94,28 +105,75 @@ export async function planTargets(dir: string, entries: Entry[], overwrite: bool
     const existing = await lstatIfAny(path, name);
     if (entry.type === 'dir') {
       if (existing && !existing.isDirectory()) throw exists(name, ' and is not a folder (symbolic links are never followed)');
-      targets.push({ entry, name, path, create: !existing });
+      targets.push({ entry, name, path, create: !existing, root });
     } else {
       // The mtime is compared as the receiver set it (ms, rounded: utimes takes seconds as a float).
       const present = existing !== undefined && ownLoneFile(existing) && existing.size === entry.size && Math.round(existing.mtimeMs) === entry.mtime;
       if (existing && !overwrite && !present) throw exists(name, '');
       if (existing?.isDirectory()) throw exists(name, ' as a folder');
       const partial = partialName(entry.path.at(-1)!, { peer, size: entry.size, mtime: entry.mtime });
-      targets.push({ entry, name, path, partialPath: join(dirname(path), partial), present });
+      targets.push({ entry, name, path, partialPath: join(dirname(path), partial), present, root });
     }
   }
   return targets;
+}
+
+/** An opened folder, and how to name an entry inside it without resolving the folder's path again. */
+interface Folder {
+  handle: FileHandle;
+  at(name: string): string;
+}
+
+/** Linux names an open descriptor's folder itself under /proc; lookups through it never follow a swapped path. */
+const procFolders = process.platform === 'linux' && existsSync('/proc/self/fd');
+
+/** Opens the folder `components` under `root`, each step with O_NOFOLLOW|O_DIRECTORY: a link anywhere below root is ELOOP/ENOTDIR. */
+async function openFolder(root: string, components: readonly string[]): Promise<Folder> {
+  const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+  if (!procFolders) {
+    const path = join(root, ...components);
+    return { handle: await open(path, flags), at: (name) => join(path, name) };
+  }
+  let handle = await open(root, constants.O_RDONLY | constants.O_DIRECTORY);
+  for (const component of components) {
+    try {
+      const next = await open(`/proc/self/fd/${handle.fd}/${component}`, flags);
+      await handle.close();
+      handle = next;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+  const fd = handle.fd;
+  return { handle, at: (name) => `/proc/self/fd/${fd}/${name}` };
+}
+
+/** The folder holding an entry (its partial file too), opened from the root. */
+async function openParent(target: Target): Promise<Folder> {
+  return openFolder(target.root, target.entry.path.slice(0, -1));
+}
+
+function ownedByUs(stats: Stats): boolean {
+  return !process.getuid || stats.uid === process.getuid();
 }
 
 /** Creates the batch's new folders, writable by their owner until their files are in. */
 export async function createDirectories(targets: Target[]): Promise<void> {
   for (const target of targets) {
     if (!('create' in target) || !target.create) continue;
+    let parent: Folder | undefined;
+    let folder: Folder | undefined;
     try {
-      await mkdir(target.path, { mode: 0o700 });
-      await chmod(target.path, buildingMode(target.entry));
+      parent = await openParent(target);
+      await mkdir(parent.at(target.entry.path.at(-1)!), { mode: 0o700 });
+      folder = await openFolder(target.root, target.entry.path);
+      await folder.handle.chmod(buildingMode(target.entry));
     } catch (error) {
       throw ioError(error, `create folder ${displayName(target.name)}`);
+    } finally {
+      await parent?.handle.close();
+      await folder?.handle.close();
     }
   }
 }
@@ -132,15 +190,20 @@ export async function finishDirectories(targets: Target[]): Promise<void> {
     if (!('create' in target)) continue;
     const { entry } = target;
     const mode = entry.mode & 0o777;
+    let folder: Folder | undefined;
     try {
+      // fchmod on the folder reached without following links: a path chmod would follow one planted meanwhile.
+      folder = await openFolder(target.root, entry.path);
       if (!target.create) {
-        const stats = await lstat(target.path);
-        const leftBuilding = stats.isDirectory() && (!process.getuid || stats.uid === process.getuid()) && (stats.mode & 0o777) === buildingMode(entry);
+        const stats = await folder.handle.stat();
+        const leftBuilding = ownedByUs(stats) && (stats.mode & 0o777) === buildingMode(entry);
         if (!leftBuilding || buildingMode(entry) === mode) continue;
       }
-      await chmod(target.path, mode);
+      await folder.handle.chmod(mode);
     } catch (error) {
       throw ioError(error, `set the mode of ${displayName(target.name)}`);
+    } finally {
+      await folder?.handle.close();
     }
   }
 }
@@ -156,6 +219,8 @@ export interface OpenPartial {
   handle: FileHandle;
   length: number;
   ino: number;
+  /** The folder it is in, opened when it was: the commit renames inside this folder, whatever its path now leads to. */
+  folder: Folder;
 }
 
 function untrusted(target: FileTarget, why: string): NetcryptError {
@@ -180,34 +245,46 @@ export function releaseTarget(target: FileTarget): void {
  * symbolic link; O_NONBLOCK keeps a planted FIFO from hanging the open.
  */
 export async function openPartial(target: FileTarget): Promise<OpenPartial> {
+  let folder: Folder | undefined;
   let handle: FileHandle | undefined;
   try {
-    handle = await openIfAny(target.partialPath, constants.O_RDWR);
-    handle ??= await open(target.partialPath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    folder = await openParent(target);
+    const partialPath = folder.at(partialBase(target));
+    handle = await openIfAny(partialPath, constants.O_RDWR);
+    handle ??= await open(partialPath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     const stats = await handle.stat();
     if (!stats.isFile()) throw untrusted(target, 'is not a regular file');
     if (stats.nlink !== 1) throw untrusted(target, 'has other links');
     if (!ownLoneFile(stats)) throw untrusted(target, 'belongs to another user');
-    return { handle, length: stats.size, ino: stats.ino };
+    return { handle, length: stats.size, ino: stats.ino, folder };
   } catch (error) {
     await handle?.close();
+    await folder?.handle.close();
     throw ioError(error, `write ${displayName(target.name)}`);
   }
 }
 
+function partialBase(target: FileTarget): string {
+  return target.partialPath.slice(dirname(target.partialPath).length + 1);
+}
+
 /** Opens, read-only, the file already under the final name, if it is still one the receiver may offer (see FileTarget.present). */
 export async function openPresent(target: FileTarget): Promise<OpenPartial | undefined> {
+  let folder: Folder | undefined;
   let handle: FileHandle | undefined;
   try {
-    handle = await openIfAny(target.path, constants.O_RDONLY);
+    folder = await openParent(target);
+    handle = await openIfAny(folder.at(target.entry.path.at(-1)!), constants.O_RDONLY);
     const stats = await handle?.stat();
-    if (!handle || !stats || !ownLoneFile(stats) || stats.size !== target.entry.size) {
+    if (!handle || !stats || !ownLoneFile(stats) || stats.size !== target.entry.size || Math.round(stats.mtimeMs) !== target.entry.mtime) {
       await handle?.close();
+      await folder.handle.close();
       return undefined;
     }
-    return { handle, length: stats.size, ino: stats.ino };
+    return { handle, length: stats.size, ino: stats.ino, folder };
   } catch (error) {
     await handle?.close();
+    await folder?.handle.close();
     throw ioError(error, `read ${displayName(target.name)}`);
   }
 }
@@ -235,7 +312,9 @@ export async function writeAt(handle: FileHandle, data: Buffer, position: number
 /** Applies mode and mtime, syncs, closes, and moves the verified partial file to its final name. */
 export async function commitPartial(partial: OpenPartial, target: FileTarget, overwrite: boolean): Promise<void> {
   const { entry, name } = target;
-  const { handle } = partial;
+  const { handle, folder } = partial;
+  const partialPath = folder.at(partialBase(target));
+  const finalPath = folder.at(entry.path.at(-1)!);
   try {
     // Still the file opened, with no other name: chmod must never reach a file linked in meanwhile.
     const stats = await handle.stat();
@@ -246,29 +325,28 @@ export async function commitPartial(partial: OpenPartial, target: FileTarget, ov
     await handle.sync();
     await handle.close();
     if (overwrite) {
-      await rename(target.partialPath, target.path);
+      await rename(partialPath, finalPath);
     } else {
-      await link(target.partialPath, target.path);
-      await unlink(target.partialPath);
+      await link(partialPath, finalPath);
+      await unlink(partialPath);
     }
-    await syncFolder(dirname(target.path));
+    // Makes the rename durable. Windows cannot sync a folder; NTFS journals the rename itself.
+    if (process.platform !== 'win32') await folder.handle.sync();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw exists(name, ' (it appeared during the transfer)');
     throw ioError(error, `save ${displayName(name)}`);
   }
 }
 
-/** Makes the rename durable. Windows cannot open a folder; NTFS journals the rename itself. */
-async function syncFolder(path: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const folder = await open(path, 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+/** Removes the partial file, in the folder it was opened in (closing that folder), or found afresh without following links. */
+export async function removePartial(target: FileTarget, partial?: OpenPartial): Promise<void> {
+  const folder = partial?.folder ?? (await openParent(target).catch(() => undefined));
+  if (!folder) return;
+  await unlink(folder.at(partialBase(target))).catch(() => {});
+  await folder.handle.close().catch(() => {});
 }
 
-export async function removePartial(target: FileTarget): Promise<void> {
-  await unlink(target.partialPath).catch(() => {});
+/** Closes the folder an open file was reached through. */
+export async function closeFolder(open: OpenPartial): Promise<void> {
+  await open.folder.handle.close().catch(() => {});
 }
