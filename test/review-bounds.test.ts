@@ -25,9 +25,10 @@ import { connect, secureSocket } from '../src/protocol/connect.ts';
 import { InboundPool } from '../src/protocol/inbound-pool.ts';
 import { createServer } from '../src/protocol/server.ts';
 import { FrameDecoder, frameHeader } from '../src/wire/frames.ts';
-import { MAX_RECORD_FRAME, MAX_RECORD_PLAINTEXT, RecordType, laneRecordType } from '../src/wire/records.ts';
+import { MAX_RECORD_FRAME, MAX_RECORD_PLAINTEXT, RecordType, batchRecordType, laneRecordType } from '../src/wire/records.ts';
 import { testIdentities } from './helpers/identities.ts';
 import { connectRaw, serve } from './helpers/net.ts';
+import { batchPlaintext, scriptedClient } from './helpers/scripted-peer.ts';
 import { type RawPeer, parkFragments, rawClient } from './helpers/server-peers.ts';
 
 const [serverId, clientId, hogId] = await testIdentities();
@@ -187,6 +188,49 @@ function heldMemory(): number {
   collectGarbage();
   return v8.getHeapStatistics().used_heap_size + process.memoryUsage().arrayBuffers;
 }
+
+describe('review: lane messages held for a layer that never attaches count against the budget', () => {
+  it('peers parking file-lane messages on a server that reads none are dropped once they hold more than the budget', { timeout: 120_000 }, async () => {
+    const codes: string[] = [];
+    const server = createServer(
+      {
+        identity: serverId,
+        backend: 'native',
+        handshakeRate: false,
+        inboundBudgetBytes: 4 * MiB,
+        maxMessageBytes: 1 * MiB,
+        onChannelError: (error) => codes.push(String((error as { code?: string }).code)),
+      },
+      async (channel) => {
+        for await (const message of channel) await channel.send(message);
+        await channel.close();
+      },
+    );
+    const port = await serve(server);
+    const hogs = 8;
+    const parked = 15 * 60 * KiB; // under the 16 messages and 1 MiB a channel holds for a lane nothing reads
+    const peers = await Promise.all(Array.from({ length: hogs }, () => scriptedClient(port, hogId!)));
+    // Every hog keeps its connection until all have parked: together they hold 7.2 MiB.
+    await Promise.all(
+      peers.map(async (peer) => {
+        for (let i = 0; i < 15; i++) peer.socket.write(peer.record(laneRecordType(1, true), Buffer.alloc(60 * KiB, i)));
+        // A lane-0 message behind them.
+        peer.socket.write(peer.record(batchRecordType(0), batchPlaintext(Buffer.from('ping'))));
+        // Any answer to it (its echo, or an alert) means the server has taken everything before it.
+        const answered = new Promise<void>((resolve) => {
+          const check = () => (peer.frames.length > 0 ? resolve() : peer.socket.once('data', () => setImmediate(check)));
+          check();
+        });
+        await Promise.race([answered, peer.closed]);
+      }),
+    );
+    // Each charge that overran the budget dropped a holder at once, before the server answered the charging hog.
+    const dropped = codes.filter((code) => code === ErrorCode.BUDGET_EXCEEDED).length;
+    const fit = Math.floor((4 * MiB) / parked);
+    assert.ok(dropped >= hogs - fit, `${hogs - dropped} hogs still hold ${(hogs - dropped) * parked} bytes of unread lane messages; the budget is ${4 * MiB} (reports: ${codes.join(', ')})`);
+    for (const peer of peers) peer.socket.destroy();
+  });
+});
 
 describe('review: the frame decoder holds what it was sent, not an object per chunk', () => {
   it('a record frame dripped one byte per chunk keeps at most a few bytes of heap per byte held', () => {

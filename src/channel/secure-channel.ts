@@ -68,7 +68,8 @@ export const APPLICATION_LANE = 0;
 /**
  * Memory shared by many channels (a server's): a channel charges it for
  * the peer's bytes it holds — a frame still arriving, messages still being
- * assembled — before it takes them, and refunds what it lets go.
+ * assembled, lane messages no layer has claimed — before it takes them, and
+ * refunds what it lets go.
  */
 export interface InboundBudget {
   /** False refuses the bytes: the channel then fails with ERR_BUDGET_EXCEEDED. */
@@ -183,7 +184,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #batch?: PendingBatch;
   #closeTimer?: NodeJS.Timeout;
   #lingerTimer?: NodeJS.Timeout;
-  /** Bytes charged to the inbound budget: at least what the decoder and assembler hold. */
+  /** Bytes charged to the inbound budget: at least what the decoder, the assembler and the unclaimed lanes hold. */
   #charged = 0;
   readonly #unfinishedTimeoutMs?: number;
   /** Per lane, when its message in progress began (performance.now()). */
@@ -524,6 +525,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
         return;
       }
     }
+    this.#refundBudget();
   }
 
   #onData = (chunk: Buffer): void => {
@@ -553,7 +555,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #refundBudget(): void {
     const budget = this.#setup.inboundBudget;
     if (!budget || this.#finished) return;
-    const held = this.#decoder.bufferedBytes + this.#assembler.heldBytes;
+    // Lane messages kept for a layer that has not attached are peer data held here too (up to 1 MiB a channel).
+    const held = this.#decoder.bufferedBytes + this.#assembler.heldBytes + this.#unclaimedBytes;
     if (held >= this.#charged) return;
     budget.refund(this.#charged - held);
     this.#charged = held;
