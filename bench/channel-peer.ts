@@ -53,7 +53,7 @@ if (mode === 'tcp' || mode === 'tls' || mode === 'mtls') {
       : tls.createServer({ key: pem('server-key.pem'), cert: pem('server-cert.pem'), minVersion: 'TLSv1.3', allowHalfOpen: true, ...mutual }, onSocket);
 } else {
   // The bench's own handshake storm from one address is what the server's bounds exist to refuse: lift them.
-  const unbounded = { handshakeRate: false, maxHandshakes: Infinity, maxConnections: Infinity } as const;
+  const unbounded = { handshakeRate: false, maxHandshakes: Infinity, maxConnections: Infinity, maxConnectionsPerSource: Infinity } as const;
   server = createServer({ identity: identityFromPrivateKey(pem('server-key.pem').toString()), backend, ...unbounded }, async (channel) => {
     let bytes = 0;
     let messages = 0;

@@ -45,7 +45,7 @@ async function runServer(unlimited: boolean): Promise<void> {
     {
       identity,
       backend: 'native',
-      ...(unlimited ? { handshakeRate: false as const } : {}),
+      ...(unlimited ? { handshakeRate: false as const, maxConnectionsPerSource: Infinity } : {}),
       onHandshakeError: (error) => {
         if (isNetcryptError(error, ErrorCode.RATE_LIMITED)) stats.rateLimited++;
         else if (isNetcryptError(error, ErrorCode.AUTH)) stats.decryptions++;

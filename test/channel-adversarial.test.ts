@@ -316,7 +316,7 @@ describe('hostile handshakes', () => {
 describe('load', () => {
   it('500 concurrent clients × 100 messages: nothing lost, nothing crossed', async () => {
     // 500 handshakes at once from one address are what the default bounds refuse (test/server-*.test.ts).
-    const { port } = await echoServer({ handshakeRate: false, maxHandshakes: Infinity });
+    const { port } = await echoServer({ handshakeRate: false, maxHandshakes: Infinity, maxConnectionsPerSource: Infinity });
     const clients = 500;
     const perClient = 100;
     let received = 0;

@@ -28,6 +28,7 @@ import { FrameDecoder, frameHeader } from '../src/wire/frames.ts';
 import { MAX_RECORD_FRAME, MAX_RECORD_PLAINTEXT, RecordType, batchRecordType, laneRecordType } from '../src/wire/records.ts';
 import { testIdentities } from './helpers/identities.ts';
 import { connectRaw, serve } from './helpers/net.ts';
+import { ServerReports } from './helpers/server-reports.ts';
 import { batchPlaintext, scriptedClient } from './helpers/scripted-peer.ts';
 import { type RawPeer, parkFragments, rawClient } from './helpers/server-peers.ts';
 
@@ -188,6 +189,43 @@ function heldMemory(): number {
   collectGarbage();
   return v8.getHeapStatistics().used_heap_size + process.memoryUsage().arrayBuffers;
 }
+
+describe('review: one source address cannot take every connection', () => {
+  it('past maxConnectionsPerSource a source is refused with ERR_SERVER_BUSY, another source still gets in', { timeout: 60_000 }, async () => {
+    const reports = new ServerReports();
+    const server = createServer(
+      { identity: serverId, backend: 'native', handshakeRate: false, maxConnections: 8, maxConnectionsPerSource: 3, ...reports },
+      async (channel) => {
+        for await (const message of channel) await channel.send(message);
+        await channel.close();
+      },
+    );
+    const port = await serve(server);
+    const from = async (localAddress: string) => {
+      const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+      await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      return connect({ socket, port, identity: clientId, pin: serverId!.fingerprint, backend: 'native' });
+    };
+    const echo = async (channel: Channel, text: string) => {
+      await channel.send(text);
+      assert.equal((await channel.receive()).toString(), text);
+    };
+    // Three established, idle channels from one address: without a per-source cap it could hold all maxConnections.
+    const held = [await from('127.0.0.1'), await from('127.0.0.1'), await from('127.0.0.1')];
+    await assert.rejects(from('127.0.0.1'), (error: unknown) => error instanceof Error);
+    assert.deepEqual(await reports.next(() => true), { kind: 'handshake', code: ErrorCode.SERVER_BUSY, who: '127.0.0.1' });
+    const other = await from('127.0.0.2');
+    await echo(other, 'from 127.0.0.2');
+    // A place freed is the source's again.
+    const freed = reports.all.length;
+    await held.pop()!.close();
+    let again: Channel | undefined;
+    while (!again) again = await from('127.0.0.1').catch(() => undefined);
+    await echo(again, 'again');
+    assert.ok(reports.all.slice(freed).every((report) => report.code === ErrorCode.SERVER_BUSY), JSON.stringify(reports.all));
+    await Promise.all([...held, other, again].map((channel) => channel.close()));
+  });
+});
 
 describe('review: lane messages held for a layer that never attaches count against the budget', () => {
   it('peers parking file-lane messages on a server that reads none are dropped once they hold more than the budget', { timeout: 120_000 }, async () => {

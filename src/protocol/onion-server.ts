@@ -30,7 +30,7 @@ export async function createOnionServer(
   onChannel: (channel: Channel) => void | Promise<void>,
 ): Promise<OnionServer> {
   // Every peer arrives from Tor's own loopback address: a per-source limit would throttle them all as one.
-  const server = createServer({ ...options, handshakeRate: options.handshakeRate ?? false }, onChannel);
+  const server = createServer({ ...options, handshakeRate: options.handshakeRate ?? false, maxConnectionsPerSource: options.maxConnectionsPerSource ?? Infinity }, onChannel);
   // Loopback only: the onion service is the way in, not the machine's network interfaces.
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as net.AddressInfo;

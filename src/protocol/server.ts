@@ -5,7 +5,8 @@
  *
  * The server bounds what anonymous peers can make it hold and do. At
  * accept time, before the connection costs any key work: a per-source
- * handshake rate, a cap on handshakes in progress, a cap on connections.
+ * handshake rate, a cap on handshakes in progress, a cap on connections in
+ * all and from each source.
  * Afterwards: one budget for the peer data all channels buffer, and a
  * deadline for a message left unfinished. A connection over a bound is
  * dropped and reported with its code; the others go on being served.
@@ -18,11 +19,12 @@ import { generateIdentity } from '../keys/identity.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../channel/secure-channel.ts';
 import { Channel } from './channel.ts';
 import { type ChannelOptions, secureSocket } from './connect.ts';
-import { type HandshakeRateOptions, HandshakeRateLimiter } from './handshake-rate.ts';
+import { type HandshakeRateOptions, HandshakeRateLimiter, sourceKey } from './handshake-rate.ts';
 import { InboundPool } from './inbound-pool.ts';
 
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 export const DEFAULT_MAX_HANDSHAKES = 128;
+export const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64;
 export const DEFAULT_INBOUND_BUDGET_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_UNFINISHED_MESSAGE_TIMEOUT_MS = 30_000;
 
@@ -44,6 +46,13 @@ export interface ServerOptions extends ChannelOptions {
   maxConnections?: number;
   /** Connections still in the handshake (default 128); more are refused with ERR_SERVER_BUSY. */
   maxHandshakes?: number;
+  /**
+   * Open connections from one source address (IPv6: one /64), default 64:
+   * more from it are refused with ERR_SERVER_BUSY, so one address cannot
+   * hold every place of maxConnections. Infinity turns it off (behind a
+   * proxy or Tor, where every peer has the same address).
+   */
+  maxConnectionsPerSource?: number;
   /**
    * Handshakes each source address (IPv6: each /64) may begin: a token
    * bucket, default 10 per second in bursts of 20, 10,000 sources
@@ -68,6 +77,7 @@ export interface ServerOptions extends ChannelOptions {
 interface ServerLimits {
   maxConnections: number;
   maxHandshakes: number;
+  maxConnectionsPerSource: number;
   inboundBudgetBytes: number;
   unfinishedMessageTimeoutMs: number;
 }
@@ -88,6 +98,8 @@ export function createServer(options: ServerOptions, onChannel: (channel: Channe
   const shared = { ...options, identity };
   let connections = 0;
   let handshakes = 0;
+  /** Open connections per source key; a source with none has no entry, so the map holds at most maxConnections. */
+  const perSource = new Map<string, number>();
 
   /** Reported before the socket goes, so that the callback still sees its addresses. */
   const refuse = (socket: net.Socket, error: NetcryptError): void => {
@@ -111,6 +123,12 @@ export function createServer(options: ServerOptions, onChannel: (channel: Channe
     if (handshakes >= limits.maxHandshakes) {
       return refuse(socket, new NetcryptError(ErrorCode.SERVER_BUSY, `maxHandshakes (${limits.maxHandshakes}) handshakes are in progress`));
     }
+    const key = sourceKey(source);
+    const fromSource = perSource.get(key) ?? 0;
+    if (fromSource >= limits.maxConnectionsPerSource) {
+      return refuse(socket, new NetcryptError(ErrorCode.SERVER_BUSY, `maxConnectionsPerSource (${limits.maxConnectionsPerSource}) connections are open from ${source}`));
+    }
+    perSource.set(key, fromSource + 1);
     connections++;
     handshakes++;
     let channel: Channel | undefined;
@@ -123,6 +141,9 @@ export function createServer(options: ServerOptions, onChannel: (channel: Channe
     });
     socket.once('close', () => {
       connections--;
+      const left = perSource.get(key)! - 1;
+      if (left === 0) perSource.delete(key);
+      else perSource.set(key, left);
       budget.close();
     });
     let reported = false;
@@ -168,6 +189,7 @@ function serverLimits(options: ServerOptions): ServerLimits {
   const limits = {
     maxConnections: count(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 'maxConnections'),
     maxHandshakes: count(options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES, 'maxHandshakes'),
+    maxConnectionsPerSource: count(options.maxConnectionsPerSource ?? DEFAULT_MAX_CONNECTIONS_PER_SOURCE, 'maxConnectionsPerSource'),
     inboundBudgetBytes: count(options.inboundBudgetBytes ?? DEFAULT_INBOUND_BUDGET_BYTES, 'inboundBudgetBytes'),
     unfinishedMessageTimeoutMs: checkTimeout(options.unfinishedMessageTimeoutMs ?? DEFAULT_UNFINISHED_MESSAGE_TIMEOUT_MS, 'unfinishedMessageTimeoutMs'),
   };
