@@ -192,6 +192,13 @@ describe('dialThroughSocks against a scripted SOCKS5 peer', () => {
     await rejectsWith(dial(), 'ERR_TOR_CONNECT', /unknown SOCKS5 reply 0x7A/);
   });
 
+  test('a success reply with an unknown address type is ERR_TOR_CONNECT, not a connection', async () => {
+    for (const addressType of [0x00, 0x02, 0x05, 0xff]) {
+      answer = { reply: 0x00, addressType, payload: Buffer.from('would-be data') };
+      await rejectsWith(dial(), 'ERR_TOR_CONNECT', new RegExp(`unknown address type \\(0x${addressType.toString(16).padStart(2, '0').toUpperCase()}\\)`));
+    }
+  });
+
   test('host names, .onion included, go to the proxy as DOMAINNAME; IP literals as addresses', async () => {
     answer = { reply: 0x00 };
     const cases: Array<[string, number, string]> = [

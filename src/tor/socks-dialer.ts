@@ -117,6 +117,7 @@ export async function dialThroughSocks(options: SocksDialOptions): Promise<net.S
         } catch (error) {
           throw handshakeError(replyTap.bytes(), error, proxyName, target);
         }
+        checkBoundAddressType(replyTap.bytes(), proxyName, target);
       },
       { what: `connecting to ${target} through the ${proxyName}`, timeoutMs, signal: options.signal, onCancel: () => socket.destroy() },
     );
@@ -190,9 +191,9 @@ function connectToProxy(socket: net.Socket, proxy: SocksProxy, proxyName: string
 }
 
 /**
- * Keeps the first six bytes the proxy sends: method choice (2), the
+ * Keeps the first eight bytes the proxy sends: method choice (2), the
  * username/password verdict (2, when that method was chosen) and the start of
- * the CONNECT reply (2). `socks` keeps the reply byte to itself and reports
+ * the CONNECT reply up to its address type (4). `socks` keeps the reply byte to itself and reports
  * codes it does not know — Tor's onion codes among them — as "undefined", but
  * RFC 1928 and 1929 fix these sizes, so the byte is recovered from here. The
  * listener also keeps a socket error during the handshake from going unhandled.
@@ -200,7 +201,7 @@ function connectToProxy(socket: net.Socket, proxy: SocksProxy, proxyName: string
 function tapReply(socket: net.Socket): { bytes(): Buffer; stop(): void } {
   let seen = Buffer.alloc(0);
   const onData = (chunk: Buffer): void => {
-    if (seen.length < 6) seen = Buffer.concat([seen, chunk]).subarray(0, 6);
+    if (seen.length < TAPPED_BYTES) seen = Buffer.concat([seen, chunk]).subarray(0, TAPPED_BYTES);
   };
   const onError = (): void => {};
   socket.on('data', onData);
@@ -214,7 +215,10 @@ function tapReply(socket: net.Socket): { bytes(): Buffer; stop(): void } {
   };
 }
 
+const TAPPED_BYTES = 8;
 const SOCKS_VERSION = 0x05;
+/** RFC 1928 §5: BND.ADDR is an IPv4 address, a domain name or an IPv6 address. */
+const ADDRESS_TYPES = new Set([0x01, 0x03, 0x04]);
 const METHOD_USERNAME_PASSWORD = 0x02;
 const NO_ACCEPTABLE_METHODS = 0xff;
 
@@ -246,6 +250,22 @@ function handshakeError(bytes: Buffer, cause: unknown, proxyName: string, target
   const [code, reason] = known;
   const subject = code === ErrorCode.TOR_ONION ? `Tor could not reach the onion service ${target}` : `the ${proxyName} could not connect to ${target}`;
   return new NetcryptError(code, `${subject}: ${reason} (SOCKS5 reply 0x${hex(reply)})`, { cause });
+}
+
+/**
+ * `socks` takes a success reply with an address type it does not know as
+ * success, and the bytes of that unknown address would then reach the
+ * application as the destination's data: such a reply is a failure.
+ */
+function checkBoundAddressType(bytes: Buffer, proxyName: string, target: string): void {
+  const replyAt = bytes[1] === METHOD_USERNAME_PASSWORD ? 4 : 2;
+  const addressType = bytes[replyAt + 3];
+  if (addressType === undefined || !ADDRESS_TYPES.has(addressType)) {
+    throw new NetcryptError(
+      ErrorCode.TOR_CONNECT,
+      `the ${proxyName} answered the request to connect to ${target} with an unknown address type (0x${hex(addressType ?? 0)})`,
+    );
+  }
 }
 
 function hex(byte: number): string {

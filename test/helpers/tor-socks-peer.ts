@@ -19,7 +19,7 @@ export interface SocksRequest {
 }
 
 /** `silent` never answers the CONNECT request; a reply is sent as one write, followed by `payload` and, if asked, the end of the stream. */
-export type SocksAnswer = 'silent' | { reply: number; payload?: Buffer; end?: boolean };
+export type SocksAnswer = 'silent' | { reply: number; payload?: Buffer; end?: boolean; /** BND.ADDR's type byte (default 0x01, IPv4). */ addressType?: number };
 
 export interface SocksPeer {
   port: number;
@@ -94,7 +94,7 @@ async function serve(socket: net.Socket, requireAuth: boolean, answer: (request:
 
   const response = answer(complete);
   if (response === 'silent') return;
-  const reply = Buffer.from([0x05, response.reply, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+  const reply = Buffer.from([0x05, response.reply, 0x00, response.addressType ?? 0x01, 0, 0, 0, 0, 0, 0]);
   socket.write(Buffer.concat([reply, response.payload ?? Buffer.alloc(0)]));
   if (response.reply !== 0x00 || response.end) socket.end();
 }
