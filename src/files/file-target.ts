@@ -20,7 +20,7 @@
 
 import type { Stats } from 'node:fs';
 import { constants, existsSync } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, chmod, link, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 import { ioError } from './file-io.ts';
@@ -118,10 +118,51 @@ export async function planTargets(dir: string, entries: Entry[], overwrite: bool
   return targets;
 }
 
-/** An opened folder, and how to name an entry inside it without resolving the folder's path again. */
-interface Folder {
-  handle: FileHandle;
-  at(name: string): string;
+/**
+ * A folder reached from the root without following links, and how to name
+ * an entry inside it. On Linux the name goes through the open descriptor
+ * (/proc/self/fd/N/name), so whatever its path leads to now does not matter;
+ * elsewhere it is the path. Windows cannot open a folder: there it is the
+ * path alone, checked with lstat.
+ */
+class Folder {
+  readonly #handle?: FileHandle;
+  readonly #path: string;
+  readonly #viaDescriptor: boolean;
+
+  constructor(path: string, handle: FileHandle | undefined, viaDescriptor: boolean) {
+    this.#path = path;
+    this.#handle = handle;
+    this.#viaDescriptor = viaDescriptor;
+  }
+
+  at(name: string): string {
+    if (!this.#viaDescriptor) return join(this.#path, name);
+    // A closed handle's number may already be another file's: never name through it.
+    if (this.#handle!.fd < 0) throw new Error('the folder was closed');
+    return `/proc/self/fd/${this.#handle!.fd}/${name}`;
+  }
+
+  async stat(): Promise<Stats> {
+    if (this.#handle) return this.#handle.stat();
+    const stats = await lstat(this.#path);
+    if (!stats.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    return stats;
+  }
+
+  /** fchmod where there is a descriptor: a path chmod would follow a link planted meanwhile. */
+  async chmod(mode: number): Promise<void> {
+    await (this.#handle ? this.#handle.chmod(mode) : chmod(this.#path, mode));
+  }
+
+  /** Makes a rename in it durable. NTFS journals the rename itself. */
+  async sync(): Promise<void> {
+    await this.#handle?.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.#handle?.close().catch(() => {});
+  }
 }
 
 /** Linux names an open descriptor's folder itself under /proc; lookups through it never follow a swapped path. */
@@ -129,11 +170,14 @@ const procFolders = process.platform === 'linux' && existsSync('/proc/self/fd');
 
 /** Opens the folder `components` under `root`, each step with O_NOFOLLOW|O_DIRECTORY: a link anywhere below root is ELOOP/ENOTDIR. */
 async function openFolder(root: string, components: readonly string[]): Promise<Folder> {
-  const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-  if (!procFolders) {
-    const path = join(root, ...components);
-    return { handle: await open(path, flags), at: (name) => join(path, name) };
+  const path = join(root, ...components);
+  if (process.platform === 'win32') {
+    const folder = new Folder(path, undefined, false);
+    await folder.stat();
+    return folder;
   }
+  const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+  if (!procFolders) return new Folder(path, await open(path, flags), false);
   let handle = await open(root, constants.O_RDONLY | constants.O_DIRECTORY);
   for (const component of components) {
     try {
@@ -145,8 +189,7 @@ async function openFolder(root: string, components: readonly string[]): Promise<
       throw error;
     }
   }
-  const fd = handle.fd;
-  return { handle, at: (name) => `/proc/self/fd/${fd}/${name}` };
+  return new Folder(path, handle, true);
 }
 
 /** The folder holding an entry (its partial file too), opened from the root. */
@@ -168,12 +211,12 @@ export async function createDirectories(targets: Target[]): Promise<void> {
       parent = await openParent(target);
       await mkdir(parent.at(target.entry.path.at(-1)!), { mode: 0o700 });
       folder = await openFolder(target.root, target.entry.path);
-      await folder.handle.chmod(buildingMode(target.entry));
+      await folder.chmod(buildingMode(target.entry));
     } catch (error) {
       throw ioError(error, `create folder ${displayName(target.name)}`);
     } finally {
-      await parent?.handle.close();
-      await folder?.handle.close();
+      await parent?.close();
+      await folder?.close();
     }
   }
 }
@@ -195,15 +238,15 @@ export async function finishDirectories(targets: Target[]): Promise<void> {
       // fchmod on the folder reached without following links: a path chmod would follow one planted meanwhile.
       folder = await openFolder(target.root, entry.path);
       if (!target.create) {
-        const stats = await folder.handle.stat();
+        const stats = await folder.stat();
         const leftBuilding = ownedByUs(stats) && (stats.mode & 0o777) === buildingMode(entry);
         if (!leftBuilding || buildingMode(entry) === mode) continue;
       }
-      await folder.handle.chmod(mode);
+      await folder.chmod(mode);
     } catch (error) {
       throw ioError(error, `set the mode of ${displayName(target.name)}`);
     } finally {
-      await folder?.handle.close();
+      await folder?.close();
     }
   }
 }
@@ -259,7 +302,7 @@ export async function openPartial(target: FileTarget): Promise<OpenPartial> {
     return { handle, length: stats.size, ino: stats.ino, folder };
   } catch (error) {
     await handle?.close();
-    await folder?.handle.close();
+    await folder?.close();
     throw ioError(error, `write ${displayName(target.name)}`);
   }
 }
@@ -278,13 +321,13 @@ export async function openPresent(target: FileTarget): Promise<OpenPartial | und
     const stats = await handle?.stat();
     if (!handle || !stats || !ownLoneFile(stats) || stats.size !== target.entry.size || Math.round(stats.mtimeMs) !== target.entry.mtime) {
       await handle?.close();
-      await folder.handle.close();
+      await folder.close();
       return undefined;
     }
     return { handle, length: stats.size, ino: stats.ino, folder };
   } catch (error) {
     await handle?.close();
-    await folder?.handle.close();
+    await folder?.close();
     throw ioError(error, `read ${displayName(target.name)}`);
   }
 }
@@ -330,8 +373,7 @@ export async function commitPartial(partial: OpenPartial, target: FileTarget, ov
       await link(partialPath, finalPath);
       await unlink(partialPath);
     }
-    // Makes the rename durable. Windows cannot sync a folder; NTFS journals the rename itself.
-    if (process.platform !== 'win32') await folder.handle.sync();
+    await folder.sync();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw exists(name, ' (it appeared during the transfer)');
     throw ioError(error, `save ${displayName(name)}`);
@@ -342,11 +384,15 @@ export async function commitPartial(partial: OpenPartial, target: FileTarget, ov
 export async function removePartial(target: FileTarget, partial?: OpenPartial): Promise<void> {
   const folder = partial?.folder ?? (await openParent(target).catch(() => undefined));
   if (!folder) return;
-  await unlink(folder.at(partialBase(target))).catch(() => {});
-  await folder.handle.close().catch(() => {});
+  try {
+    await unlink(folder.at(partialBase(target)));
+  } catch {
+    // Gone already, or its folder was swapped: nothing of ours to remove there.
+  }
+  await folder.close();
 }
 
 /** Closes the folder an open file was reached through. */
 export async function closeFolder(open: OpenPartial): Promise<void> {
-  await open.folder.handle.close().catch(() => {});
+  await open.folder.close();
 }
