@@ -67,4 +67,19 @@ describe('decoder memory is bounded by the input', () => {
     const refused = assertBounded('100 000 entries, the last bad', decodeControl, spoiled);
     t.diagnostic(`accepted: ${(accepted / valid.length).toFixed(2)} B/B, refused at the end: ${(refused / spoiled.length).toFixed(2)} B/B of ${valid.length}`);
   });
+
+  it('a manifest of deep paths of one-letter folders is refused once it holds too many path components', (t) => {
+    // { type: 'dir', path: ['ab' × 64], mode: 0 }: 64 components per entry, as many entries as fit in 16 MiB.
+    const deepEntry = [0x83, ...fixstr('type'), ...fixstr('dir'), ...fixstr('path'), 0xdc, 0x00, 0x40];
+    for (let i = 0; i < 64; i++) deepEntry.push(...fixstr('ab'));
+    deepEntry.push(...fixstr('mode'), 0x00);
+    const count = Math.floor((16 * MiB - 64) / deepEntry.length);
+    const head = [0x83, ...fixstr('t'), ...fixstr('manifest'), ...fixstr('id'), 0x01, ...fixstr('entries'), 0xdd, ...[24, 16, 8, 0].map((s) => (count >>> s) & 0xff)];
+    const entries = new Uint8Array(count * deepEntry.length);
+    for (let i = 0; i < count; i++) entries.set(deepEntry, i * deepEntry.length);
+    const bytes = placed(head, entries);
+    assert.throws(() => decodeControl(bytes), /path components/);
+    const growth = assertBounded('deep paths', decodeControl, bytes);
+    t.diagnostic(`deep paths: ${(growth / bytes.length).toFixed(2)} B/B of ${bytes.length}`);
+  });
 });

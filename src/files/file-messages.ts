@@ -33,6 +33,12 @@ export const CONTROL_LANE = 1;
 export const DATA_LANE = 2;
 /** Most entries one manifest may hold. */
 export const MAX_ENTRIES = 100_000;
+/**
+ * Most path components one manifest may hold, all entries together (four per
+ * entry at the largest entry count). Without it a manifest of deep paths of
+ * one-letter folders decodes to about 11 bytes of heap per byte received.
+ */
+export const MAX_MANIFEST_COMPONENTS = 4 * MAX_ENTRIES;
 export const SHA256_BYTES = 32;
 /** Longest failure text, and longest single path component the decoder reads (file-names.ts refuses > 255). */
 const MAX_TEXT_BYTES = 1024;
@@ -117,6 +123,10 @@ export function encodeControl(message: ControlMessage): Uint8Array {
     w.key(name);
     if (name === 'entries') {
       const entries = value as Entry[];
+      const components = entries.reduce((sum, entry) => sum + entry.path.length, 0);
+      if (components > MAX_MANIFEST_COMPONENTS) {
+        throw invalidArgument(`a transfer's paths hold at most ${MAX_MANIFEST_COMPONENTS} components in all; this one has ${components}`);
+      }
       w.array(entries.length);
       for (const entry of entries) writeEntry(w, entry);
     } else if (value instanceof Uint8Array) w.bin(value);
@@ -134,23 +144,33 @@ function protocolError(message: string): NetcryptError {
   return new NetcryptError(ErrorCode.PROTOCOL, `file transfer: ${message}`);
 }
 
-function readPath(r: StrictReader): string[] {
+/** Counts the path components a manifest has used so far. */
+interface ComponentBudget {
+  left: number;
+}
+
+function readPath(r: StrictReader, budget: ComponentBudget): string[] {
   let bytes = 0;
-  return r.array(MAX_DEPTH, 1, () => {
+  const count = r.arrayHeader(MAX_DEPTH, 1);
+  budget.left -= count;
+  if (budget.left < 0) throw protocolError(`manifest holds more than ${MAX_MANIFEST_COMPONENTS} path components`);
+  const path: string[] = [];
+  for (let i = 0; i < count; i++) {
     const component = r.str(0, MAX_TEXT_BYTES);
     bytes += Buffer.byteLength(component, 'utf8');
     if (bytes > MAX_PATH_BYTES) throw protocolError(`entry path longer than ${MAX_PATH_BYTES} bytes`);
-    return component;
-  });
+    path.push(component);
+  }
+  return path;
 }
 
-function readEntry(r: StrictReader): Entry {
+function readEntry(r: StrictReader, budget: ComponentBudget): Entry {
   const count = r.map(3, 5);
   r.key('type');
   const type = r.str(3, 4);
   if ((type !== 'file' || count !== 5) && (type !== 'dir' || count !== 3)) throw protocolError('entry must be a file of 5 fields or a dir of 3');
   r.key('path');
-  const path = readPath(r);
+  const path = readPath(r, budget);
   if (type === 'dir') {
     r.key('mode');
     return { type, path, mode: r.int(0, 0o7777) };
@@ -167,8 +187,9 @@ function readEntry(r: StrictReader): Entry {
 function readEntries(r: StrictReader): Entry[] {
   const count = r.arrayHeader(MAX_ENTRIES, MIN_ENTRY_BYTES);
   if (r.remaining > count * MAX_ENTRY_BYTES) throw protocolError(`manifest of ${count} entries longer than ${count * MAX_ENTRY_BYTES} bytes`);
+  const budget = { left: MAX_MANIFEST_COMPONENTS };
   const entries: Entry[] = [];
-  for (let i = 0; i < count; i++) entries.push(readEntry(r));
+  for (let i = 0; i < count; i++) entries.push(readEntry(r, budget));
   return entries;
 }
 
