@@ -199,7 +199,8 @@ function wireSize(reply: ControlReply): number {
   let size = 0;
   for (const line of reply.lines) {
     size += 4 + Buffer.byteLength(line.text) + 2;
-    if (line.data !== undefined) size += dataLineSizes(line.data).reduce((sum, n) => sum + n + 2, 0) + 3;
+    // Data of no lines and data of one empty line both read back as '': count the shorter, so this never exceeds the wire.
+    if (line.data !== undefined) size += (line.data === '' ? 0 : dataLineSizes(line.data).reduce((sum, n) => sum + n + 2, 0)) + 3;
   }
   return size;
 }
