@@ -351,3 +351,19 @@ describe('a hostile receiver, against the real sender', () => {
     assert.equal((await sent)[0]!.size, 100);
   });
 });
+
+describe('hostile control floods', () => {
+  it('control messages nobody reads are bounded in bytes, not only in number: 100 long reports end the channel', { timeout: 30_000 }, async () => {
+    const { pair, raw } = await rawPair();
+    // The victim's file layer is attached (it is receiving), but nothing on its side is sending: the
+    // reports queue for a sending role that never reads them.
+    const received = pending(receiveFiles(pair.receiver, { dir }));
+    const closed = new Promise<unknown>((resolve) => pair.receiver.once('close', resolve));
+    for (let i = 0; i < 100; i++) {
+      await raw.send({ t: 'receive-failed', id: 1, code: ErrorCode.FILE_IO, message: 'x'.repeat(1000) }).catch(() => {});
+    }
+    assert.equal((await closed as { code?: string } | undefined)?.code, ErrorCode.PROTOCOL);
+    await assert.rejects(received, hasCode(ErrorCode.PROTOCOL));
+    await sandboxUntouched();
+  });
+});

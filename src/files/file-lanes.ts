@@ -32,6 +32,12 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** More queued messages than an honest peer ever has outstanding (its credit allows a few dozen). */
 const MAX_QUEUED = 4096;
+/**
+ * Control-message bytes a queue may hold unread. Content is bounded by the
+ * credit granted and a manifest by replacing an unread one, so neither counts;
+ * an honest peer has a few small messages outstanding (a `want`, some `credit`s).
+ */
+const CONTROL_QUEUE_BYTES = 64 * 1024;
 
 /** Errors that mean the channel is gone (connection lost, peer misbehaved): a partial file is kept for resume. */
 const channelErrors = new WeakSet<NetcryptError>();
@@ -58,24 +64,44 @@ export interface Wait {
   silence: string;
 }
 
-/** A single-consumer queue: items first, then the failure that ended it. */
+/** A single-consumer queue, bounded in items and bytes: items first, then the failure that ended it. */
 class MessageQueue<T> {
   readonly #items: T[] = [];
+  /** Bytes each queued item counts against #maxBytes, in step with #items. */
+  readonly #sizes: number[] = [];
+  #bytes = 0;
+  readonly #maxBytes: number;
   #waiter?: { resolve: (item: T) => void; reject: (error: unknown) => void };
   #error?: NetcryptError;
 
-  push(item: T): void {
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Queues `item`, which counts `bytes` (0 for one bounded otherwise) against the queue's limit until it is taken. */
+  push(item: T, bytes: number): void {
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
       return waiter.resolve(item);
     }
-    if (this.#items.length >= MAX_QUEUED) throw protocolError('peer sent too many messages without waiting for answers');
+    if (this.#items.length >= MAX_QUEUED || this.#bytes + bytes > this.#maxBytes) {
+      throw protocolError('peer sent too many messages without waiting for answers');
+    }
     this.#items.push(item);
+    this.#sizes.push(bytes);
+    this.#bytes += bytes;
+  }
+
+  #shift(): T {
+    this.#bytes -= this.#sizes.shift()!;
+    return this.#items.shift()!;
   }
 
   clear(): void {
     this.#items.length = 0;
+    this.#sizes.length = 0;
+    this.#bytes = 0;
   }
 
   /** Whether an item not yet taken matches. */
@@ -94,7 +120,7 @@ class MessageQueue<T> {
   next(signal?: AbortSignal, wait?: Wait): Promise<T> {
     // An abort wins over queued items: with a fast peer the whole file may already be queued.
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    if (this.#items.length > 0) return Promise.resolve(this.#shift());
     if (this.#error) return Promise.reject(this.#error);
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -143,9 +169,9 @@ export function fileLanes(channel: SecureChannel): FileLanes {
 export class FileLanes {
   readonly channel: SecureChannel;
   /** What the peer's sending role says, and content: read by this side's receiving role. */
-  readonly toReceiver = new MessageQueue<Incoming>();
+  readonly toReceiver = new MessageQueue<Incoming>(CONTROL_QUEUE_BYTES);
   /** What the peer's receiving role says: read by this side's sending role. */
-  readonly toSender = new MessageQueue<ReceiverMessage>();
+  readonly toSender = new MessageQueue<ReceiverMessage>(CONTROL_QUEUE_BYTES);
   #nextBatchId = 1;
   /** The newest incoming batch; content is accepted only for it, and only within #credit. */
   #incomingId = 0;
@@ -186,13 +212,13 @@ export class FileLanes {
         this.#incomingId = message.id;
         this.#credit = 0;
         this.#discarding = false;
-        return this.toReceiver.push(message);
+        return this.toReceiver.push(message, 0);
       case 'start':
       case 'end':
       case 'send-failed':
-        return this.toReceiver.push(message);
+        return this.toReceiver.push(message, bytes.length);
       default:
-        return this.toSender.push(message);
+        return this.toSender.push(message, bytes.length);
     }
   }
 
@@ -200,7 +226,7 @@ export class FileLanes {
     if (this.#discarding) return;
     if (chunk.length > this.#credit) throw protocolError('peer sent file content beyond the granted credit');
     this.#credit -= chunk.length;
-    this.toReceiver.push({ t: 'chunk', data: chunk });
+    this.toReceiver.push({ t: 'chunk', data: chunk }, 0);
   }
 
   // ── for the sending role ──────────────────────────────────────────────
