@@ -1,4 +1,4 @@
-export { ErrorCode, type ErrorOrigin, NetcryptError, isNetcryptError } from './errors.ts';
+export { ErrorCode, type ErrorOrigin, NetcryptError, type NetcryptErrorOptions, isNetcryptError } from './errors.ts';
 export type { Backend, BackendName, Envelope } from './backend/types.ts';
 export { IV_BYTES, KEY_BYTES, TAG_BYTES } from './backend/types.ts';
 export { type BackendChoice, loadBackend, setDefaultBackend, getDefaultBackendChoice } from './backend/index.ts';
@@ -16,10 +16,12 @@ export {
 } from './keys/identity.ts';
 export { KnownHosts, DEFAULT_KNOWN_HOSTS } from './keys/known-hosts.ts';
 export type { PeerIdentity } from './handshake/handshake.ts';
-export { SecureChannel, type ReceiveOptions, type SendOptions } from './channel/secure-channel.ts';
+export { SecureChannel, type ReceiveOptions, type SecureChannelEvents, type SendOptions } from './channel/secure-channel.ts';
+export type { Role } from './wire/handshake-messages.ts';
 export { Channel } from './protocol/channel.ts';
 export { type TrustOptions, type PeerTrust } from './channel/trust.ts';
-export { type ChannelOptions, type ConnectOptions, connect, secureSocket } from './protocol/connect.ts';
+export { type ChannelBounds, type ChannelOptions, type ConnectOptions, connect, secureSocket } from './protocol/connect.ts';
+export type { HandshakeRateOptions } from './protocol/handshake-rate.ts';
 export { type ServerOptions, createServer } from './protocol/server.ts';
 export { createOnionServer, type OnionServer, type OnionServerOptions } from './protocol/onion-server.ts';
 export { sealTo, openWith, type EnvelopeOptions } from './envelope/sealed-message.ts';
@@ -34,6 +36,14 @@ export {
   type OnionServiceOptions,
   isValidOnionAddress,
   TorControl,
+  type TorControlOptions,
+  type CommandOptions,
+  type ControlAuthMethod,
+  type ProtocolInfo,
+  type ControlReply,
+  type ControlReplyLine,
+  type SocksProxyOptions,
+  type StreamIsolation,
 } from './tor/index.ts';
 export {
   sendFile,
