@@ -29,7 +29,7 @@ import { loadBackend } from '../src/backend/index.ts';
 import type { SecureChannel } from '../src/channel/secure-channel.ts';
 import { generateIdentity } from '../src/keys/identity.ts';
 import { connect } from '../src/protocol/connect.ts';
-import { laneRecordType, RecordOpener, RecordSealer, systemRandom } from '../src/wire/records.ts';
+import { laneRecordType, RecordOpener, RecordSealer, SUITES, systemRandom } from '../src/wire/records.ts';
 import { machineLine, median, table } from './stats.ts';
 import { stalledCalls, watch } from './watchdog.ts';
 
@@ -144,7 +144,7 @@ async function netcryptBulk(backend: string): Promise<Bulk> {
 
 /** Seal-and-frame 64 KiB records with no socket: what one core can feed a connection. */
 async function bareLoop(): Promise<Bulk> {
-  const sealer = new RecordSealer(await loadBackend('native'), randomBytes(64), systemRandom());
+  const sealer = new RecordSealer(await loadBackend('native'), SUITES['a256cbc-hs512'], randomBytes(64), systemRandom());
   const record = randomBytes(65536);
   const type = laneRecordType(0, false);
   const cpu0 = cpuMs();
@@ -159,13 +159,13 @@ async function bareOpenLoop(): Promise<Bulk> {
   const backend = await loadBackend('native');
   const key = randomBytes(64);
   const type = laneRecordType(0, false);
-  const sealer = new RecordSealer(backend, key, systemRandom());
+  const sealer = new RecordSealer(backend, SUITES['a256cbc-hs512'], key, systemRandom());
   // A window of records sealed in advance, opened again and again by fresh openers (each starts at sequence 0).
   const window = Array.from({ length: 16 }, () => Buffer.concat(sealer.seal(type, randomBytes(65536))).subarray(4));
   const cpu0 = cpuMs();
   const t0 = performance.now();
   for (let opened = 0; opened < SIZE; ) {
-    const opener = new RecordOpener(backend, key);
+    const opener = new RecordOpener(backend, SUITES['a256cbc-hs512'], key, false);
     for (const record of window) opened += opener.open(record).plaintext.length;
   }
   const ms = performance.now() - t0;

@@ -14,7 +14,7 @@ import { Handshake } from '../src/handshake/handshake.ts';
 import { identityFromPrivateKey } from '../src/keys/identity.ts';
 import { FrameDecoder } from '../src/wire/frames.ts';
 import { MessageAssembler, MessageBatch } from '../src/wire/messages.ts';
-import { type RandomSource, RecordType, batchRecordType } from '../src/wire/records.ts';
+import { type RandomSource, RecordType, type SuiteName, batchRecordType } from '../src/wire/records.ts';
 
 const DOC = fileURLToPath(new URL('../docs/PROTOCOL.md', import.meta.url));
 const BEGIN = '<!-- BEGIN GENERATED EXAMPLES (npm run docs:examples) -->';
@@ -55,45 +55,70 @@ function frames(chunks: Uint8Array[]): Buffer[] {
   return out;
 }
 
-export async function renderExamples(): Promise<string> {
+type Show = (title: string, bytes: Uint8Array, note?: string) => void;
+
+/** One whole session in `suite`, both sides offering only it (a256gcm: both suites, as by default). */
+async function session(suite: SuiteName, sections: string[]): Promise<void> {
   const backend = await loadBackend('native');
-  const client = new Handshake({ role: 'client', identity: identityFromPrivateKey(wycheproofKey(2048)), backend, random: fixedRandom('client') });
-  const server = new Handshake({ role: 'server', identity: identityFromPrivateKey(wycheproofKey(3072)), backend, random: fixedRandom('server') });
-  const sections: string[] = [];
-  const show = (title: string, bytes: Uint8Array, note = '') => sections.push(`**${title}** (${bytes.length} bytes${note})\n\n${hexBlock(bytes)}\n`);
+  const suites: SuiteName[] = suite === 'a256gcm' ? ['a256gcm', 'a256cbc-hs512'] : ['a256cbc-hs512'];
+  const identity = (bits: number) => identityFromPrivateKey(wycheproofKey(bits));
+  const client = new Handshake({ role: 'client', identity: identity(2048), backend, suites, random: fixedRandom(`${suite}/client`) });
+  const server = new Handshake({ role: 'server', identity: identity(3072), backend, suites, random: fixedRandom(`${suite}/server`) });
+  let step = 0;
+  const show: Show = (title, bytes, note = '') => sections.push(`**${suite} ${++step}. ${title}** (${bytes.length} bytes${note})\n\n${hexBlock(bytes)}\n`);
 
   const [clientHello] = frames(client.start());
   const [serverHello] = frames(server.start());
-  show('1. client → server: hello frame payload (MessagePack)', clientHello!);
-  show('2. server → client: hello frame payload (MessagePack)', serverHello!);
+  show('client → server: hello frame payload (MessagePack)', clientHello!);
+  show('server → client: hello frame payload (MessagePack)', serverHello!);
   server.receive(clientHello!);
   client.receive(serverHello!);
   sections.push(`Fingerprints: client \`${server.peer!.fingerprint}\`, server \`${client.peer!.fingerprint}\`.\n`);
   const [clientKey] = frames(client.acceptPeer());
   const [serverKey] = frames(server.acceptPeer());
-  show('3. client → server: key message (MessagePack; `wrapped` is RSA-OAEP under the server key, label H1)', clientKey!);
-  show('4. server → client: key message', serverKey!);
+  show('client → server: key message (MessagePack; `wrapped` is RSA-OAEP under the server key, label H1)', clientKey!);
+  show('server → client: key message', serverKey!);
   const [serverFinished] = frames(server.receive(clientKey!));
   const [clientFinished] = frames(client.receive(serverKey!));
-  show('5. client → server: FINISHED record (type 0x01, sequence 0)', clientFinished!, '; plaintext = H');
-  show('6. server → client: FINISHED record', serverFinished!);
+  show('client → server: FINISHED record (type 0x01, sequence 0)', clientFinished!, '; plaintext = H');
+  show('server → client: FINISHED record', serverFinished!);
   server.receive(clientFinished!);
   client.receive(serverFinished!);
-  sections.push(`Transcript hash H = \`${client.session!.transcriptHash.toString('hex')}\`.\n`);
+  sections.push(`Transcript hash H = \`${client.session!.transcriptHash.toString('hex')}\`; suite \`${client.session!.suite.name}\` on both sides.\n`);
 
+  const { sealer } = client.session!;
+  const { opener } = server.session!;
   // A lone message of at most 16 KiB travels as a BATCH of one entry (§3), exactly as SecureChannel.send() writes it.
-  const batch = new MessageBatch(0);
-  batch.add(Buffer.from('Thanks for having me'));
-  const [message] = frames(client.session!.sealer.seal(batchRecordType(0), batch.plaintext));
-  show('7. client → server: application message "Thanks for having me" (type 0x20, BATCH on lane 0, one entry; sequence 1)', message!);
-  const opened = server.session!.opener.open(message!);
-  const [delivered] = new MessageAssembler(1024).push({ kind: 'batch', lane: 0 }, Buffer.from(opened.plaintext));
+  const sendText = (title: string, text: string) => {
+    const batch = new MessageBatch(0);
+    batch.add(Buffer.from(text));
+    const [record] = frames(sealer.seal(batchRecordType(0), batch.plaintext));
+    show(title, record!);
+    const opened = opener.open(record!);
+    const [delivered] = new MessageAssembler(1024).push({ kind: 'batch', lane: 0 }, Buffer.from(opened.plaintext));
+    return { opened, delivered: delivered!.toString() };
+  };
+  const first = sendText('client → server: application message "Thanks for having me" (type 0x20, BATCH on lane 0, one entry; sequence 1)', 'Thanks for having me');
   sections.push(
-    `Its plaintext is \`${Buffer.from(opened.plaintext).toString('hex')}\` (u32 length 20, then the message); ` +
-      `the server opens it (type 0x${opened.type.toString(16)}) to \`${delivered!.toString()}\`.\n`,
+    `Its plaintext is \`${Buffer.from(first.opened.plaintext).toString('hex')}\` (u32 length 20, then the message); ` +
+      `the server opens it (type 0x${first.opened.type.toString(16)}) to \`${first.delivered}\`.\n`,
   );
-  const [close] = frames(client.session!.sealer.seal(RecordType.CLOSE, new Uint8Array(0)));
-  show('8. client → server: CLOSE record (type 0x02, sequence 2, empty plaintext)', close!);
+  const [keyUpdate] = frames(sealer.updateKey());
+  show('client → server: KEY_UPDATE record (type 0x04, sequence 2, empty plaintext, under the first key)', keyUpdate!);
+  opener.open(keyUpdate!);
+  const after = sendText('client → server: application message "after the update" (BATCH, sequence 0 under the next key)', 'after the update');
+  sections.push(`The server opens it under its ratcheted opener to \`${after.delivered}\`.\n`);
+  const [close] = frames(sealer.seal(RecordType.CLOSE, new Uint8Array(0)));
+  show('client → server: CLOSE record (type 0x02, sequence 1 under the next key, empty plaintext)', close!);
+  opener.open(close!);
+}
+
+export async function renderExamples(): Promise<string> {
+  const sections: string[] = [];
+  for (const suite of ['a256gcm', 'a256cbc-hs512'] as const) {
+    sections.push(`### ${suite === 'a256gcm' ? '5.1 a256gcm (both sides offer both suites: the default)' : '5.2 a256cbc-hs512 (both sides offer only it)'}\n`);
+    await session(suite, sections);
+  }
   return `${BEGIN}\n\n${sections.join('\n')}\n${END}`;
 }
 

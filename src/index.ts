@@ -18,6 +18,7 @@ export { KnownHosts, DEFAULT_KNOWN_HOSTS } from './keys/known-hosts.ts';
 export type { PeerIdentity } from './handshake/handshake.ts';
 export { SecureChannel, type ReceiveOptions, type SecureChannelEvents, type SendOptions } from './channel/secure-channel.ts';
 export type { Role } from './wire/handshake-messages.ts';
+export type { KeyUpdatePolicy, SuiteName } from './wire/records.ts';
 export { Channel } from './protocol/channel.ts';
 export { type TrustOptions, type PeerTrust } from './channel/trust.ts';
 export { type ChannelBounds, type ChannelOptions, type ConnectOptions, connect, secureSocket } from './protocol/connect.ts';

@@ -98,7 +98,9 @@ describe('messages have one encoding (§3)', () => {
     ['a CLOSE record with content (not a clean close)', (r: Rec) => [r(batchRecordType(0), batchPlaintext(Buffer.from('hi'))), r(RecordType.CLOSE, Buffer.from([0]))], 'ERR_PROTOCOL'],
     ['a record after CLOSE (ERR_PROTOCOL, not a clean end)', (r: Rec) => [r(RecordType.CLOSE, Buffer.alloc(0)), r(batchRecordType(0), batchPlaintext(Buffer.from('late')))], 'ERR_PROTOCOL'],
     ['a second FINISHED record', (r: Rec) => [r(RecordType.FINISHED, Buffer.alloc(32))], 'ERR_PROTOCOL'],
-    ['a record of an unassigned type', (r: Rec) => [r(0x04, Buffer.alloc(0))], 'ERR_PROTOCOL'],
+    ['a record of an unassigned type', (r: Rec) => [r(0x05, Buffer.alloc(0))], 'ERR_PROTOCOL'],
+    ['a KEY_UPDATE record with content', (r: Rec) => [r(RecordType.KEY_UPDATE, Buffer.from([1]))], 'ERR_PROTOCOL'],
+    ['a record after a KEY_UPDATE still under the old key', (r: Rec) => [r(RecordType.KEY_UPDATE, Buffer.alloc(0)), r(batchRecordType(0), batchPlaintext(Buffer.from('x')))], 'ERR_AUTH'],
     ['a record on lane 3', (r: Rec) => [r(batchRecordType(3), batchPlaintext(Buffer.from('x')))], 'ERR_PROTOCOL'],
     ['a BATCH inside a fragmented message on its lane', (r: Rec) => [r(laneRecordType(0, false), Buffer.alloc(MAX_RECORD_PLAINTEXT)), r(batchRecordType(0), batchPlaintext(Buffer.from('x')))], 'ERR_PROTOCOL'],
     [
@@ -107,15 +109,28 @@ describe('messages have one encoding (§3)', () => {
       'ERR_FRAME_TOO_LARGE',
     ],
   ] as [string, (r: Rec) => Buffer[], string][]) {
-    it(`refuses ${name}: ${code}`, async () => {
-      const { port, next } = await recordingServer({ maxMessageBytes: 100_000 });
-      const client = await scriptedClient(port, clientId!);
-      client.socket.write(Buffer.concat(frames(client.record)));
-      const outcome = await next();
-      assert.equal(typeof outcome === 'string' ? outcome : outcome.end, code);
-      client.socket.destroy();
-    });
+    for (const suite of ['a256cbc-hs512', 'a256gcm'] as const) {
+      // a256gcm's frame limit is exact: a larger plaintext is refused from its length prefix.
+      const expected = suite === 'a256gcm' && name.startsWith('a record of 65 5') ? 'ERR_FRAME_TOO_LARGE' : code;
+      it(`${suite}: refuses ${name}: ${expected}`, async () => {
+        const { port, next } = await recordingServer({ maxMessageBytes: 100_000 });
+        const client = await scriptedClient(port, clientId!, { suite });
+        client.socket.write(Buffer.concat(frames(client.record)));
+        const outcome = await next();
+        assert.equal(typeof outcome === 'string' ? outcome : outcome.end, expected);
+        client.socket.destroy();
+      });
+    }
   }
+
+  it('refuses a KEY_UPDATE record from a peer that did not offer key updates: ERR_PROTOCOL', async () => {
+    const { port, next } = await recordingServer();
+    const client = await scriptedClient(port, clientId!, { keyUpdate: false });
+    client.socket.write(client.record(RecordType.KEY_UPDATE, Buffer.alloc(0)));
+    const outcome = await next();
+    assert.equal(typeof outcome === 'string' ? outcome : outcome.end, 'ERR_PROTOCOL');
+    client.socket.destroy();
+  });
 });
 
 describe('the end of the handshake (§2)', () => {

@@ -5,7 +5,21 @@ import { describe, it } from 'node:test';
 import { encode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { ErrorCode, isNetcryptError } from '../src/errors.ts';
-import { FEATURES, type Hello, type KeyMessage, decodeHello, decodeKeyMessage, encodeHello, encodeKeyMessage } from '../src/wire/handshake-messages.ts';
+import {
+  type Hello,
+  type KeyMessage,
+  decodeHello,
+  decodeKeyMessage,
+  encodeHello,
+  encodeKeyMessage,
+  helloFeatures,
+  negotiate,
+} from '../src/wire/handshake-messages.ts';
+import { SUITE_PREFERENCE } from '../src/wire/records.ts';
+
+const FEATURES = helloFeatures(SUITE_PREFERENCE, true);
+/** The hello features of every netcrypt/1 peer before suite negotiation. */
+const TODAYS_FEATURES = ['a256cbc-hs512', 'x25519', 'rsa-oaep-sha256', 'lanes'];
 
 const documented = (error: unknown) => isNetcryptError(error, ErrorCode.PROTOCOL) || isNetcryptError(error, ErrorCode.VERSION);
 const isProtocol = (error: unknown) => isNetcryptError(error, ErrorCode.PROTOCOL);
@@ -116,5 +130,66 @@ describe('handshake messages', () => {
     assert.deepEqual(decodeHello(withFeature([0x61, 0x62])).features.at(-1), 'ab');
     assert.throws(() => decodeHello(withFeature([0x61, 0xff])), isProtocol);
     assert.throws(() => decodeHello(withFeature([0xc1, 0xb8])), isProtocol);
+  });
+});
+
+describe('suite negotiation', () => {
+  const offer = fc.record({
+    suites: fc.subarray([...SUITE_PREFERENCE], { minLength: 1 }),
+    keyUpdates: fc.boolean(),
+    extra: fc.array(fc.constantFrom('a256gcm', 'key-update', 'future-suite', 'a256cbc-hs512'), { maxLength: 3 }),
+  });
+
+  it('a side restricted to a256cbc-hs512 without key updates lists exactly what peers listed before negotiation', () => {
+    assert.deepEqual(helloFeatures(['a256cbc-hs512'], false), TODAYS_FEATURES);
+  });
+
+  it('a peer with the old feature list gets a256cbc-hs512 and no key updates', () => {
+    assert.deepEqual(negotiate(FEATURES, TODAYS_FEATURES), { suite: 'a256cbc-hs512', keyUpdates: false });
+    assert.deepEqual(negotiate(TODAYS_FEATURES, FEATURES), { suite: 'a256cbc-hs512', keyUpdates: false });
+  });
+
+  it('two current peers pick a256gcm with key updates; a256gcm is never picked without them', () => {
+    assert.deepEqual(negotiate(FEATURES, FEATURES), { suite: 'a256gcm', keyUpdates: true });
+    assert.deepEqual(negotiate(FEATURES, [...TODAYS_FEATURES, 'a256gcm']), { suite: 'a256cbc-hs512', keyUpdates: false });
+    assert.throws(() => negotiate(FEATURES, ['x25519', 'rsa-oaep-sha256', 'lanes', 'a256gcm']), isVersion);
+  });
+
+  it('both sides reach the same answer from the two lists, whichever side computes it', () => {
+    fc.assert(
+      fc.property(offer, offer, (a, b) => {
+        if (a.suites.includes('a256gcm') && !a.keyUpdates) a.keyUpdates = true;
+        const local = helloFeatures(a.suites, a.keyUpdates);
+        const peer = [...helloFeatures(b.suites.includes('a256gcm') && !b.keyUpdates ? ['a256cbc-hs512'] : b.suites, b.keyUpdates), ...b.extra];
+        let forward: unknown;
+        let backward: unknown;
+        try {
+          forward = negotiate(local, peer);
+        } catch (error) {
+          forward = isVersion(error) ? 'version' : error;
+        }
+        try {
+          backward = negotiate(peer, local);
+        } catch (error) {
+          backward = isVersion(error) ? 'version' : error;
+        }
+        assert.deepEqual(forward, backward);
+        if (forward !== 'version') {
+          const { suite } = forward as { suite: string };
+          assert.ok(local.includes(suite) && peer.includes(suite));
+          // Nothing both prefer more was available.
+          for (const better of SUITE_PREFERENCE.slice(0, SUITE_PREFERENCE.indexOf(suite as never))) {
+            assert.ok(!(local.includes(better) && peer.includes(better) && local.includes('key-update') && peer.includes('key-update')));
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('an empty or unknown suite list is refused up front', () => {
+    assert.throws(() => helloFeatures([], true), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => helloFeatures(['chacha' as never], true), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => helloFeatures(['a256gcm'], false), { code: 'ERR_INVALID_ARGUMENT' });
   });
 });

@@ -22,13 +22,14 @@ import { FrameDecoder } from '../wire/frames.ts';
 import { MAX_HANDSHAKE_FRAME, type Role } from '../wire/handshake-messages.ts';
 import { BATCH_ITEM_MAX, MessageAssembler, MessageBatch } from '../wire/messages.ts';
 import {
+  type KeyUpdatePolicy,
   LANE_COUNT,
-  MAX_RECORD_FRAME,
   MAX_RECORD_PLAINTEXT,
   type RandomSource,
   type RecordOpener,
   RecordType,
   type RecordSealer,
+  type SuiteName,
   batchRecordType,
   laneRecordType,
   parseRecordType,
@@ -94,6 +95,10 @@ export interface ChannelSetup {
   inboundBudget?: InboundBudget;
   /** A message whose first fragment is older than this fails the channel with ERR_TIMEOUT (default: no limit). */
   unfinishedMessageTimeoutMs?: number;
+  /** The record suites to offer (default: all, the fastest both offer wins). */
+  suites?: readonly SuiteName[];
+  /** When to ratchet the sending key by itself; `false` offers no key updates (see HandshakeOptions). */
+  keyUpdate?: KeyUpdatePolicy | false;
 }
 
 export interface ReceiveOptions {
@@ -212,7 +217,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     }
     this.#assembler = new MessageAssembler(this.#maxMessageBytes);
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#handshake = new Handshake({ role: setup.role, identity: setup.identity, backend: setup.backend, random: setup.random });
+    const { role, identity, backend, random, suites, keyUpdate } = setup;
+    this.#handshake = new Handshake({ role, identity, backend, random, suites, keyUpdate });
     this.peerKnown = new Promise((resolve, reject) => {
       this.#resolvePeerKnown = resolve;
       this.#rejectHandshake = reject;
@@ -277,6 +283,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     return session && verificationCode(session.transcriptHash);
   }
 
+  /** The negotiated record suite, once the handshake is done. */
+  get suite(): SuiteName | undefined {
+    return this.#handshake.session?.suite.name;
+  }
+
   get maxMessageBytes(): number {
     return this.#maxMessageBytes;
   }
@@ -327,6 +338,21 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#assertWritable();
     // Messages batched this tick are sealed now, so the marker write below comes after their record.
     this.#flushBatch();
+    await new Promise<void>((resolve, reject) => {
+      this.socket.write(EMPTY, (error) => (error ? reject(this.#error ?? lostConnection(error)) : resolve()));
+    });
+  }
+
+  /**
+   * Ratchets this side's sending key now (a KEY_UPDATE record, docs/PROTOCOL.md
+   * §3) instead of at the automatic limit; resolves once the record has been
+   * handed to the kernel. ERR_PROTOCOL if the peer did not offer key updates.
+   */
+  async updateKeys(): Promise<void> {
+    await this.ready;
+    this.#assertWritable();
+    if (this.#batch) this.#flushBatch();
+    this.#writeFrames(this.#sealer!.updateKey());
     await new Promise<void>((resolve, reject) => {
       this.socket.write(EMPTY, (error) => (error ? reject(this.#error ?? lostConnection(error)) : resolve()));
     });
@@ -598,6 +624,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#peerClosed) throw new NetcryptError(ErrorCode.PROTOCOL, 'record after the peer closed');
     const { type, plaintext } = this.#opener!.open(frame);
     const record = parseRecordType(type);
+    if (record?.kind === 'key-update') return; // the opener has switched keys
     if (record?.kind === 'alert') throw peerAlertError(decodeAlertRecord(plaintext), true);
     if (record?.kind === 'close') {
       if (plaintext.length !== 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'CLOSE record with content');
@@ -676,7 +703,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     const session = this.#handshake.session!;
     this.#sealer = session.sealer;
     this.#opener = session.opener;
-    this.#decoder.maxFrameBytes = MAX_RECORD_FRAME;
+    this.#decoder.maxFrameBytes = session.suite.maxFrameBytes;
     this.#resolveReady();
   }
 

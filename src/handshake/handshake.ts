@@ -2,7 +2,7 @@
  * The netcrypt/1 handshake as a sans-I/O state machine: frame payloads in,
  * bytes to write out. No sockets, no timers — the channel drives it.
  *
- *   both sides at once:  hello   { role, features, RSA public key, X25519 share, nonce }
+ *   both sides at once:  hello   { role, features (incl. record suites), RSA public key, X25519 share, nonce }
  *   (caller decides trust in the peer's RSA key: pin, known hosts, or deferred)
  *   both sides:          key     { RSA-OAEP(peer RSA key, fresh 32-byte secret, label = H1) }
  *   both sides:          FINISHED record under the new keys, plaintext = H
@@ -11,6 +11,8 @@
  *   H    = SHA-256(H1 ‖ len‖key_client ‖ len‖key_server)
  *   keys = HKDF-SHA-256(ikm = X25519 ‖ secret_client ‖ secret_server, salt = H)
  *
+ * The record suite is the first of a fixed preference both hellos list, so
+ * both sides agree without another message, and H covers the choice. *
  * Only the holder of an RSA private key can unwrap the secret sent to it, so
  * a valid FINISHED proves the peer holds the key it presented (key
  * confirmation); the ephemeral X25519 share gives forward secrecy; the
@@ -28,15 +30,29 @@ import { generateEphemeral, x25519Shared } from '../keys/x25519.ts';
 import { alertRecordPlaintext, decodeAlertMessage, encodeAlertMessage, peerAlertError } from '../wire/alerts.ts';
 import { encodeFrame } from '../wire/frames.ts';
 import {
-  FEATURES,
   type Hello,
+  type Negotiated,
   type Role,
   decodeHello,
   decodeKeyMessage,
   encodeHello,
   encodeKeyMessage,
+  helloFeatures,
+  negotiate,
 } from '../wire/handshake-messages.ts';
-import { type RandomSource, RecordOpener, RecordSealer, RecordType, systemRandom } from '../wire/records.ts';
+import {
+  DEFAULT_KEY_UPDATE_POLICY,
+  type KeyUpdatePolicy,
+  type RandomSource,
+  RecordOpener,
+  RecordSealer,
+  RecordType,
+  SUITES,
+  SUITE_PREFERENCE,
+  type Suite,
+  type SuiteName,
+  systemRandom,
+} from '../wire/records.ts';
 
 export interface PeerIdentity {
   readonly publicKey: KeyObject;
@@ -54,6 +70,15 @@ export interface HandshakeOptions {
    * worked examples in docs/PROTOCOL.md; real sessions use node:crypto.
    */
   random?: RandomSource;
+  /** The record suites this side offers (default: all); the first of the preference order both offer is used. */
+  suites?: readonly SuiteName[];
+  /**
+   * When this side ratchets its sending key by itself (default
+   * DEFAULT_KEY_UPDATE_POLICY). `false` leaves key-update out of the hello:
+   * this side then behaves exactly as a netcrypt/1 peer from before key
+   * updates (and cannot offer a256gcm) — for interoperability tests.
+   */
+  keyUpdate?: KeyUpdatePolicy | false;
 }
 
 export interface SessionKeys {
@@ -62,15 +87,26 @@ export interface SessionKeys {
   /** Opens what the peer sends (its FINISHED already opened). */
   readonly opener: RecordOpener;
   readonly transcriptHash: Buffer;
+  /** The negotiated record suite. */
+  readonly suite: Suite;
 }
 
 export type HandshakeState = 'start' | 'await-hello' | 'await-trust' | 'await-key' | 'await-finished' | 'done' | 'failed';
 
 const SECRET_BYTES = 32;
-const SESSION_KEY_BYTES = 64;
 const HELLO_LABEL = Buffer.from('netcrypt/1 hello');
-const CLIENT_TO_SERVER = Buffer.from('netcrypt/1 client->server');
-const SERVER_TO_CLIENT = Buffer.from('netcrypt/1 server->client');
+/** Each suite's direction labels; a256cbc-hs512 keeps netcrypt/1's original ones. */
+const DIRECTION_LABELS: Record<SuiteName, { clientToServer: Buffer; serverToClient: Buffer }> = {
+  'a256cbc-hs512': { clientToServer: Buffer.from('netcrypt/1 client->server'), serverToClient: Buffer.from('netcrypt/1 server->client') },
+  a256gcm: { clientToServer: Buffer.from('netcrypt/1 a256gcm client->server'), serverToClient: Buffer.from('netcrypt/1 a256gcm server->client') },
+};
+
+function checkPolicy(policy: KeyUpdatePolicy): KeyUpdatePolicy {
+  for (const limit of [policy.records, policy.bytes]) {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw invalidArgument('key update limits must be positive integers');
+  }
+  return policy;
+}
 
 function lengthPrefixed(parts: Uint8Array[]): Buffer[] {
   return parts.flatMap((part) => {
@@ -92,6 +128,9 @@ export class Handshake {
   readonly #random: RandomSource;
   readonly #ephemeral: ReturnType<typeof generateEphemeral>;
   readonly #secret: Uint8Array;
+  readonly #features: string[];
+  readonly #keyUpdatePolicy: KeyUpdatePolicy;
+  #negotiated?: Negotiated;
   #helloBytes: { local?: Uint8Array; peer?: Uint8Array } = {};
   #peerHello?: Hello;
   #peer?: PeerIdentity;
@@ -107,6 +146,9 @@ export class Handshake {
   constructor(options: HandshakeOptions) {
     if (options.role !== 'client' && options.role !== 'server') throw invalidArgument('role must be "client" or "server"');
     this.#options = options;
+    const keyUpdate = options.keyUpdate ?? DEFAULT_KEY_UPDATE_POLICY;
+    this.#keyUpdatePolicy = keyUpdate === false ? DEFAULT_KEY_UPDATE_POLICY : checkPolicy(keyUpdate);
+    this.#features = helloFeatures(options.suites ?? (keyUpdate === false ? ['a256cbc-hs512'] : SUITE_PREFERENCE), keyUpdate !== false);
     this.#random = options.random ?? systemRandom();
     this.#ephemeral = generateEphemeral(options.random ? options.random(32) : undefined);
     this.#secret = this.#random(SECRET_BYTES);
@@ -135,7 +177,7 @@ export class Handshake {
     this.#expectState('start');
     const hello = encodeHello({
       role: this.role,
-      features: [...FEATURES],
+      features: this.#features,
       rsa: this.#options.identity.publicKeyDer,
       x25519: this.#ephemeral.publicRaw,
       nonce: this.#random(32),
@@ -220,7 +262,9 @@ export class Handshake {
   #onHello(payload: Uint8Array): void {
     const hello = decodeHello(payload);
     if (hello.role === this.role) throw new NetcryptError(ErrorCode.PROTOCOL, `both sides claim the ${this.role} role`);
+    const negotiated = negotiate(this.#features, hello.features);
     const publicKey = parsePeerPublicKey(hello.rsa);
+    this.#negotiated = negotiated;
     this.#peerHello = hello;
     this.#helloBytes.peer = payload;
     // parsePeerPublicKey accepted only canonical DER, so the bytes received are the ones to hash.
@@ -244,12 +288,18 @@ export class Handshake {
     const transcriptHash = sha256(this.#helloHash!, ...lengthPrefixed([clientKey, serverKey]));
     const [clientSecret, serverSecret] = this.#byRole(this.#secret, peerSecret);
     const ikm = Buffer.concat([x25519Shared(this.#ephemeral.privateKey, this.#peerHello!.x25519), clientSecret, serverSecret]);
-    const clientToServer = hkdfSha256(ikm, transcriptHash, CLIENT_TO_SERVER, SESSION_KEY_BYTES);
-    const serverToClient = hkdfSha256(ikm, transcriptHash, SERVER_TO_CLIENT, SESSION_KEY_BYTES);
+    const { suite: suiteName, keyUpdates } = this.#negotiated!;
+    const suite = SUITES[suiteName];
+    const labels = DIRECTION_LABELS[suiteName];
+    const clientToServer = hkdfSha256(ikm, transcriptHash, labels.clientToServer, suite.keyMaterialBytes);
+    const serverToClient = hkdfSha256(ikm, transcriptHash, labels.serverToClient, suite.keyMaterialBytes);
     const [sendKey, receiveKey] = this.role === 'client' ? [clientToServer, serverToClient] : [serverToClient, clientToServer];
     this.#transcriptHash = transcriptHash;
-    this.#pendingSealer = new RecordSealer(this.#options.backend, sendKey, this.#random);
-    this.#pendingOpener = new RecordOpener(this.#options.backend, receiveKey);
+    const { backend } = this.#options;
+    this.#pendingSealer = new RecordSealer(backend, suite, sendKey, this.#random, keyUpdates ? this.#keyUpdatePolicy : undefined);
+    this.#pendingOpener = new RecordOpener(backend, suite, receiveKey, keyUpdates);
+    // The record layer holds its own copies from here on.
+    for (const secret of [ikm, clientToServer, serverToClient]) secret.fill(0);
     this.#state = 'await-finished';
     return this.#pendingSealer.seal(RecordType.FINISHED, transcriptHash);
   }
@@ -259,7 +309,8 @@ export class Handshake {
     if (type !== RecordType.FINISHED) throw new NetcryptError(ErrorCode.PROTOCOL, 'expected the FINISHED record');
     // Authenticated under keys only the peer could derive; the content check binds the transcript too.
     if (!this.#transcriptHash!.equals(plaintext)) throw authError();
-    this.#session = { sealer: this.#pendingSealer!, opener: this.#pendingOpener!, transcriptHash: this.#transcriptHash! };
+    const sealer = this.#pendingSealer!;
+    this.#session = { sealer, opener: this.#pendingOpener!, transcriptHash: this.#transcriptHash!, suite: sealer.suite };
     this.#state = 'done';
   }
 

@@ -11,6 +11,7 @@ import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { type Identity, processIdentity } from '../keys/identity.ts';
 import type { Role } from '../wire/handshake-messages.ts';
+import { DEFAULT_KEY_UPDATE_POLICY, type SuiteName } from '../wire/records.ts';
 import { Channel } from './channel.ts';
 import { checkTimeout, withDeadline } from '../deadline.ts';
 import { type ChannelSetup, DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../channel/secure-channel.ts';
@@ -35,6 +36,16 @@ export interface ChannelOptions extends TrustOptions {
   /** Whole handshake deadline (default 10 s): a peer that stalls is dropped. */
   handshakeTimeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * The record suites to offer, e.g. `['a256cbc-hs512']` (default: both;
+   * the first of a256gcm, a256cbc-hs512 that both sides offer is used).
+   */
+  suites?: readonly SuiteName[];
+  /**
+   * Records sealed under one key before this side ratchets it with a
+   * KEY_UPDATE (default 2^24; 2^34 plaintext bytes also trigger one).
+   */
+  keyUpdateRecords?: number;
 }
 
 export interface ConnectOptions extends ChannelOptions {
@@ -112,6 +123,8 @@ function openChannel(
       maxMessageBytes: options.maxMessageBytes,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       signal: options.signal,
+      suites: options.suites,
+      keyUpdate: options.keyUpdateRecords === undefined ? undefined : { ...DEFAULT_KEY_UPDATE_POLICY, records: options.keyUpdateRecords },
       ...bounds,
     });
   } catch (error) {

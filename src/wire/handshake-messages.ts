@@ -8,12 +8,15 @@
  */
 
 import { StrictReader, StrictWriter } from '../codec/strict-msgpack.ts';
-import { ErrorCode, NetcryptError } from '../errors.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+import { SUITE_PREFERENCE, type SuiteName, isSuiteName } from './records.ts';
 
 export const PROTOCOL_NAME = 'netcrypt';
 export const PROTOCOL_VERSION = 1;
-/** What this implementation speaks; a peer must offer every required feature. */
-export const FEATURES = ['a256cbc-hs512', 'x25519', 'rsa-oaep-sha256', 'lanes'] as const;
+/** What every netcrypt/1 peer must list; record suites are negotiated on top (negotiate()). */
+export const REQUIRED_FEATURES = ['x25519', 'rsa-oaep-sha256', 'lanes'] as const;
+/** Listed by a peer that accepts KEY_UPDATE records (and so may use a256gcm). */
+export const KEY_UPDATE_FEATURE = 'key-update';
 /** The largest handshake frame either side accepts (an RSA-4096 hello is about 640 bytes). */
 export const MAX_HANDSHAKE_FRAME = 4096;
 
@@ -91,7 +94,7 @@ export function decodeHello(bytes: Uint8Array): Hello {
   r.key('nonce');
   const nonce = r.bin(32, 32);
   r.end();
-  const missing = FEATURES.filter((f) => !features.includes(f));
+  const missing = REQUIRED_FEATURES.filter((f) => !features.includes(f));
   if (missing.length > 0) throw new NetcryptError(ErrorCode.VERSION, `peer lacks required features: ${missing.join(', ')}`);
   return { role, features, rsa, x25519, nonce };
 }
@@ -105,4 +108,36 @@ export function decodeKeyMessage(bytes: Uint8Array): KeyMessage {
   const wrapped = r.bin(256, 512);
   r.end();
   return { wrapped };
+}
+
+/**
+ * This side's hello features. With only a256cbc-hs512 and no key updates
+ * the list is exactly that of a netcrypt/1 peer from before negotiation.
+ */
+export function helloFeatures(suites: readonly SuiteName[], keyUpdates: boolean): string[] {
+  if (suites.length === 0 || !suites.every(isSuiteName)) throw invalidArgument(`suites must be a non-empty list of ${SUITE_PREFERENCE.join(', ')}`);
+  if (suites.includes('a256gcm') && !keyUpdates) throw invalidArgument('a256gcm needs key updates');
+  return [
+    ...(suites.includes('a256cbc-hs512') ? ['a256cbc-hs512'] : []),
+    ...REQUIRED_FEATURES,
+    ...(suites.includes('a256gcm') ? ['a256gcm'] : []),
+    ...(keyUpdates ? [KEY_UPDATE_FEATURE] : []),
+  ];
+}
+
+export interface Negotiated {
+  suite: SuiteName;
+  keyUpdates: boolean;
+}
+
+/**
+ * The same answer on both sides from the two hellos alone: key updates if
+ * both list key-update, and the first suite of SUITE_PREFERENCE both list —
+ * a256gcm only with key updates, as its usage limits need them.
+ */
+export function negotiate(local: readonly string[], peer: readonly string[]): Negotiated {
+  const keyUpdates = local.includes(KEY_UPDATE_FEATURE) && peer.includes(KEY_UPDATE_FEATURE);
+  const suite = SUITE_PREFERENCE.find((name) => local.includes(name) && peer.includes(name) && (name !== 'a256gcm' || keyUpdates));
+  if (!suite) throw new NetcryptError(ErrorCode.VERSION, `no record suite in common: this side offers ${local.filter(isSuiteName).join(', ')}`);
+  return { suite, keyUpdates };
 }

@@ -1,17 +1,21 @@
 /**
  * The record layer of netcrypt/1: after the handshake every frame is one
- * A256CBC-HS512 record under a per-direction key.
+ * record of the negotiated suite under a per-direction key.
  *
- *   frame payload = type (1) ‖ IV (16) ‖ ciphertext ‖ tag (32)
- *   AAD           = sequence number (8, big-endian, implicit) ‖ type (1)
+ *   a256cbc-hs512:  frame payload = type (1) ‖ IV (16) ‖ ciphertext ‖ tag (32)
+ *   a256gcm:        frame payload = type (1) ‖ ciphertext ‖ tag (16),
+ *                   nonce = IV XOR (0⁴ ‖ sequence)
+ *   both:           AAD = sequence number (8, big-endian, implicit) ‖ type (1)
  *
  * The sequence number is never sent: each side counts. A replayed,
  * reordered, dropped or re-typed record therefore fails authentication.
+ * A KEY_UPDATE record ratchets its sender's direction key and restarts that
+ * direction's sequence at 0 (docs/PROTOCOL.md §3).
  */
 
-import { randomFillSync } from 'node:crypto';
+import { createHmac, randomFillSync } from 'node:crypto';
 import type { Backend } from '../backend/types.ts';
-import { BLOCK_BYTES, IV_BYTES, KEY_BYTES, TAG_BYTES } from '../backend/types.ts';
+import { BLOCK_BYTES, GCM_KEY_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES, IV_BYTES, KEY_BYTES, TAG_BYTES } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, authError, invalidArgument } from '../errors.ts';
 import { FRAME_HEADER_BYTES } from './frames.ts';
 
@@ -22,6 +26,8 @@ export const RecordType = {
   CLOSE: 0x02,
   /** Authenticated refusal: the plaintext is the error code that made the sender give up (wire/alerts.ts). */
   ALERT: 0x03,
+  /** Empty plaintext: the sender's next record is under its next direction key, sequence 0. */
+  KEY_UPDATE: 0x04,
   /** A fragment of a message on a lane, more fragments follow. */
   FRAGMENT: 0x10,
   /** The last (or only) fragment of a message on a lane. */
@@ -37,11 +43,48 @@ export const RecordType = {
  * is authenticated too; a record on any other lane is a protocol error.
  */
 export const LANE_COUNT = 3;
-export const RECORD_HEADER_BYTES = 1 + IV_BYTES;
-export const RECORD_OVERHEAD = RECORD_HEADER_BYTES + BLOCK_BYTES + TAG_BYTES;
 /** Largest plaintext per record; messages above it are fragmented. */
 export const MAX_RECORD_PLAINTEXT = 64 * 1024;
-export const MAX_RECORD_FRAME = RECORD_OVERHEAD + MAX_RECORD_PLAINTEXT;
+
+export type SuiteName = 'a256gcm' | 'a256cbc-hs512';
+/** Negotiation picks the first of these that both hellos list: the fastest first. */
+export const SUITE_PREFERENCE: readonly SuiteName[] = ['a256gcm', 'a256cbc-hs512'];
+
+export interface Suite {
+  readonly name: SuiteName;
+  /** Bytes of one direction's key material: the AEAD key, and for GCM the 12-byte IV after it. */
+  readonly keyMaterialBytes: number;
+  /** The largest record frame payload; anything longer is refused before it is buffered. */
+  readonly maxFrameBytes: number;
+}
+
+const CBC_HEADER_BYTES = 1 + IV_BYTES;
+const GCM_HEADER_BYTES = 1;
+
+export const SUITES: Readonly<Record<SuiteName, Suite>> = {
+  // Padding rounds a full 65 536-byte plaintext up to 65 552.
+  'a256cbc-hs512': { name: 'a256cbc-hs512', keyMaterialBytes: KEY_BYTES, maxFrameBytes: CBC_HEADER_BYTES + MAX_RECORD_PLAINTEXT + BLOCK_BYTES + TAG_BYTES },
+  a256gcm: { name: 'a256gcm', keyMaterialBytes: GCM_KEY_BYTES + GCM_NONCE_BYTES, maxFrameBytes: GCM_HEADER_BYTES + MAX_RECORD_PLAINTEXT + GCM_TAG_BYTES },
+};
+
+/** The largest record frame of any suite. */
+export const MAX_RECORD_FRAME = Math.max(...Object.values(SUITES).map((suite) => suite.maxFrameBytes));
+
+export function isSuiteName(name: unknown): name is SuiteName {
+  return name === 'a256gcm' || name === 'a256cbc-hs512';
+}
+
+/**
+ * When a sender ratchets its key by itself: once it has sealed `records`
+ * records or `bytes` plaintext bytes under the current one. The defaults are
+ * far inside both suites' limits (docs/PROTOCOL.md §3, *Key update*).
+ */
+export interface KeyUpdatePolicy {
+  readonly records: number;
+  readonly bytes: number;
+}
+
+export const DEFAULT_KEY_UPDATE_POLICY: KeyUpdatePolicy = { records: 2 ** 24, bytes: 2 ** 34 };
 
 export function laneRecordType(lane: number, final: boolean): number {
   return (final ? RecordType.FINAL : RecordType.FRAGMENT) + 2 * lane;
@@ -52,7 +95,7 @@ export function batchRecordType(lane: number): number {
 }
 
 export type ParsedRecordType =
-  | { kind: 'finished' | 'close' | 'alert' }
+  | { kind: 'finished' | 'close' | 'alert' | 'key-update' }
   | { kind: 'fragment'; lane: number; final: boolean }
   | { kind: 'batch'; lane: number };
 
@@ -60,6 +103,7 @@ export function parseRecordType(type: number): ParsedRecordType | null {
   if (type === RecordType.FINISHED) return { kind: 'finished' };
   if (type === RecordType.CLOSE) return { kind: 'close' };
   if (type === RecordType.ALERT) return { kind: 'alert' };
+  if (type === RecordType.KEY_UPDATE) return { kind: 'key-update' };
   const offset = type - RecordType.FRAGMENT;
   if (offset >= 0 && offset < 2 * LANE_COUNT) return { kind: 'fragment', lane: offset >> 1, final: (offset & 1) === 1 };
   const lane = type - RecordType.BATCH;
@@ -85,8 +129,9 @@ export function systemRandom(): RandomSource {
   };
 }
 
-/** Sequence numbers stay below 2^53 so they fit a JS number exactly; no connection gets near it. */
+/** Sequence numbers stay below 2^53 so they fit a JS number exactly; no key gets near it. */
 const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
+const KEY_UPDATE_LABEL = Buffer.from('netcrypt/1 key update');
 
 function additionalData(sequence: number, type: number): Buffer {
   const aad = Buffer.allocUnsafe(9);
@@ -96,70 +141,195 @@ function additionalData(sequence: number, type: number): Buffer {
   return aad;
 }
 
-function checkKey(key: Uint8Array): Uint8Array {
-  if (key.length !== KEY_BYTES) throw invalidArgument(`record key must be ${KEY_BYTES} bytes`);
-  return key;
+/** RFC 8446 §5.3: the IV with the 64-bit sequence number XORed into its last 8 bytes. */
+function gcmNonce(iv: Uint8Array, sequence: number): Buffer {
+  const nonce = Buffer.from(iv);
+  nonce.writeUInt32BE((nonce.readUInt32BE(4) ^ Math.floor(sequence / 2 ** 32)) >>> 0, 4);
+  nonce.writeUInt32BE((nonce.readUInt32BE(8) ^ sequence) >>> 0, 8);
+  return nonce;
+}
+
+/**
+ * HKDF-Expand-SHA-256 (RFC 5869 §2.3) with the current key material as the
+ * PRK: node:crypto offers only extract-then-expand, and the ratchet must not
+ * extract again. `length` is at most 64 here, so two blocks at most.
+ */
+export function hkdfExpandSha256(prk: Uint8Array, info: Uint8Array, length: number): Buffer {
+  if (!Number.isInteger(length) || length < 1 || length > 255 * 32) throw invalidArgument('HKDF-Expand length out of range');
+  const blocks: Buffer[] = [];
+  for (let block = 0; block * 32 < length; block++) {
+    blocks.push(createHmac('sha256', prk).update(blocks.at(-1) ?? Buffer.alloc(0)).update(info).update(Uint8Array.of(block + 1)).digest());
+  }
+  const joined = Buffer.concat(blocks);
+  const out = Buffer.from(joined.subarray(0, length));
+  for (const block of [joined, ...blocks]) block.fill(0);
+  return out;
+}
+
+/** One direction's key state: the suite, its key material, the sequence under it. Shared by sealer and opener. */
+class DirectionKey {
+  sequence = 0;
+  /** Plaintext bytes sealed under the current key, for the sender's update policy. */
+  bytes = 0;
+  #material: Buffer;
+  #key: Buffer;
+  #iv: Buffer;
+
+  constructor(
+    readonly suite: Suite,
+    material: Uint8Array,
+  ) {
+    if (material.length !== suite.keyMaterialBytes) throw invalidArgument(`${suite.name} key material must be ${suite.keyMaterialBytes} bytes`);
+    this.#material = Buffer.from(material);
+    [this.#key, this.#iv] = this.#split();
+  }
+
+  get key(): Buffer {
+    return this.#key;
+  }
+
+  nonce(): Buffer {
+    return gcmNonce(this.#iv, this.sequence);
+  }
+
+  /** next = HKDF-Expand(current, "netcrypt/1 key update", length); the old material is wiped. */
+  ratchet(): void {
+    const next = hkdfExpandSha256(this.#material, KEY_UPDATE_LABEL, this.#material.length);
+    this.#material.fill(0);
+    this.#material = Buffer.from(next);
+    next.fill(0);
+    [this.#key, this.#iv] = this.#split();
+    this.sequence = 0;
+    this.bytes = 0;
+  }
+
+  #split(): [Buffer, Buffer] {
+    if (this.suite.name === 'a256cbc-hs512') return [this.#material, Buffer.alloc(0)];
+    return [this.#material.subarray(0, GCM_KEY_BYTES), this.#material.subarray(GCM_KEY_BYTES)];
+  }
 }
 
 /** Seals outgoing records for one direction. */
 export class RecordSealer {
-  #sequence = 0;
-  readonly #key: Uint8Array;
+  readonly #state: DirectionKey;
+  /** Undefined when the peer did not offer key updates: this side then never sends one. */
+  readonly #policy?: KeyUpdatePolicy;
 
   constructor(
     private readonly backend: Backend,
-    key: Uint8Array,
+    suite: Suite,
+    keyMaterial: Uint8Array,
     private readonly random: RandomSource,
+    policy?: KeyUpdatePolicy,
   ) {
-    this.#key = checkKey(key);
+    this.#state = new DirectionKey(suite, keyMaterial);
+    this.#policy = policy;
+  }
+
+  get suite(): Suite {
+    return this.#state.suite;
+  }
+
+  get keyUpdates(): boolean {
+    return this.#policy !== undefined;
   }
 
   /**
-   * Returns the whole frame as buffers — the 21-byte head (length, type, IV),
-   * then the sealed body in the backend's pieces — for the socket to write
-   * without concatenating.
+   * Returns the whole frame as buffers — the head (length, type, and for
+   * CBC the IV), then the sealed body in the backend's pieces — for the
+   * socket to write without concatenating. When the key has done its share
+   * (the update policy) a KEY_UPDATE frame goes first.
    */
   seal(type: number, plaintext: Uint8Array): Uint8Array[] {
     if (plaintext.length > MAX_RECORD_PLAINTEXT) throw invalidArgument('record plaintext too large');
-    if (this.#sequence >= MAX_SEQUENCE) throw new NetcryptError(ErrorCode.PROTOCOL, 'sequence numbers exhausted');
-    const iv = this.random(IV_BYTES);
-    const sealed = this.backend.sealPieces(this.#key, iv, additionalData(this.#sequence++, type), plaintext);
+    const policy = this.#policy;
+    const state = this.#state;
+    if (policy && type !== RecordType.FINISHED && (state.sequence >= policy.records || state.bytes >= policy.bytes)) {
+      return [...this.updateKey(), ...this.#seal(type, plaintext)];
+    }
+    return this.#seal(type, plaintext);
+  }
+
+  /** A KEY_UPDATE record under the current key; every record after it is under the next key, from sequence 0. */
+  updateKey(): Uint8Array[] {
+    if (!this.#policy) throw new NetcryptError(ErrorCode.PROTOCOL, 'the peer does not support key updates');
+    const frames = this.#seal(RecordType.KEY_UPDATE, new Uint8Array(0));
+    this.#state.ratchet();
+    return frames;
+  }
+
+  #seal(type: number, plaintext: Uint8Array): Uint8Array[] {
+    const state = this.#state;
+    if (state.sequence >= MAX_SEQUENCE) throw new NetcryptError(ErrorCode.PROTOCOL, 'sequence numbers exhausted');
+    const aad = additionalData(state.sequence, type);
+    let head: Buffer;
+    let sealed: Uint8Array[];
+    if (state.suite.name === 'a256gcm') {
+      sealed = this.backend.gcmSealPieces(state.key, state.nonce(), aad, plaintext);
+      head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + GCM_HEADER_BYTES);
+    } else {
+      const iv = this.random(IV_BYTES);
+      sealed = this.backend.sealPieces(state.key, iv, aad, plaintext);
+      head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + CBC_HEADER_BYTES);
+      head.set(iv, FRAME_HEADER_BYTES + 1);
+    }
+    state.sequence++;
+    state.bytes += plaintext.length;
     let sealedLength = 0;
     for (const piece of sealed) sealedLength += piece.length;
-    const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + RECORD_HEADER_BYTES);
-    head.writeUInt32BE(RECORD_HEADER_BYTES + sealedLength, 0);
+    head.writeUInt32BE(head.length - FRAME_HEADER_BYTES + sealedLength, 0);
     head[FRAME_HEADER_BYTES] = type;
-    head.set(iv, FRAME_HEADER_BYTES + 1);
     return [head, ...sealed];
   }
 }
 
 /** Opens incoming records for one direction, in order. */
 export class RecordOpener {
-  #sequence = 0;
-  readonly #key: Uint8Array;
+  readonly #state: DirectionKey;
+  readonly #keyUpdates: boolean;
 
+  /** `keyUpdates`: both hellos listed key-update, so a KEY_UPDATE record is allowed. */
   constructor(
     private readonly backend: Backend,
-    key: Uint8Array,
+    suite: Suite,
+    keyMaterial: Uint8Array,
+    keyUpdates: boolean,
   ) {
-    this.#key = checkKey(key);
+    this.#state = new DirectionKey(suite, keyMaterial);
+    this.#keyUpdates = keyUpdates;
+  }
+
+  get suite(): Suite {
+    return this.#state.suite;
   }
 
   /**
    * Opens one frame payload. Any failure to authenticate is ERR_AUTH, and
-   * the stream is unusable afterwards. The frame limit lets through up to 15
-   * bytes of padding room beyond MAX_RECORD_PLAINTEXT; an authentic record
-   * that uses it broke the protocol (ERR_PROTOCOL).
+   * the stream is unusable afterwards. The CBC frame limit lets through up
+   * to 15 bytes of padding room beyond MAX_RECORD_PLAINTEXT; an authentic
+   * record that uses it broke the protocol (ERR_PROTOCOL). An authentic
+   * KEY_UPDATE switches to the next key before it is returned.
    */
   open(payload: Uint8Array): { type: number; plaintext: Uint8Array } {
-    if (payload.length < RECORD_OVERHEAD) throw authError();
+    const state = this.#state;
     const type = payload[0]!;
-    const iv = payload.subarray(1, RECORD_HEADER_BYTES);
-    const plaintext = this.backend.open(this.#key, iv, additionalData(this.#sequence, type), payload.subarray(RECORD_HEADER_BYTES));
-    this.#sequence++;
+    const aad = additionalData(state.sequence, type);
+    let plaintext: Uint8Array;
+    if (state.suite.name === 'a256gcm') {
+      if (payload.length < GCM_HEADER_BYTES + GCM_TAG_BYTES) throw authError();
+      plaintext = this.backend.gcmOpen(state.key, state.nonce(), aad, payload.subarray(GCM_HEADER_BYTES));
+    } else {
+      if (payload.length < CBC_HEADER_BYTES + BLOCK_BYTES + TAG_BYTES) throw authError();
+      plaintext = this.backend.open(state.key, payload.subarray(1, CBC_HEADER_BYTES), aad, payload.subarray(CBC_HEADER_BYTES));
+    }
+    state.sequence++;
     if (plaintext.length > MAX_RECORD_PLAINTEXT) {
       throw new NetcryptError(ErrorCode.PROTOCOL, `record of ${plaintext.length} plaintext bytes; the limit is ${MAX_RECORD_PLAINTEXT}`);
+    }
+    if (type === RecordType.KEY_UPDATE) {
+      if (!this.#keyUpdates) throw new NetcryptError(ErrorCode.PROTOCOL, 'KEY_UPDATE record, but key updates were not negotiated');
+      if (plaintext.length !== 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'KEY_UPDATE record with content');
+      state.ratchet();
     }
     return { type, plaintext };
   }

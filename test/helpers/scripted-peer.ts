@@ -14,7 +14,7 @@ import { Handshake } from '../../src/handshake/handshake.ts';
 import type { Identity } from '../../src/keys/identity.ts';
 import { FrameDecoder, encodeFrame } from '../../src/wire/frames.ts';
 import type { Role } from '../../src/wire/handshake-messages.ts';
-import type { RecordOpener } from '../../src/wire/records.ts';
+import type { KeyUpdatePolicy, RecordOpener, SuiteName } from '../../src/wire/records.ts';
 
 /** Seals one record under this side's key: the next sequence number unless one is given. */
 export type SealRecord = (type: number, plaintext: Uint8Array, sequence?: number) => Buffer;
@@ -31,6 +31,9 @@ export interface ScriptedPeer {
 export interface ScriptOptions {
   /** What to write in place of this side's FINISHED frame (default: just it). */
   finished?: (finishedFrame: Buffer, record: SealRecord) => Buffer[];
+  /** The only suite this peer offers (default a256cbc-hs512). */
+  suite?: SuiteName;
+  keyUpdate?: KeyUpdatePolicy | false;
 }
 
 function aad(sequence: number, type: number): Buffer {
@@ -43,14 +46,18 @@ function aad(sequence: number, type: number): Buffer {
 /** Runs an honest handshake as `role` on a connected socket, with the FINISHED step scriptable. */
 export async function handshakeOn(socket: net.Socket, role: Role, identity: Identity, options: ScriptOptions = {}): Promise<ScriptedPeer> {
   const backend = await loadBackend('native');
+  const suite = options.suite ?? 'a256cbc-hs512';
   let sendKey: Uint8Array | undefined;
+  /** a256gcm: FINISHED is sequence 0, so its nonce is the direction's IV. */
+  let sendIv: Buffer | undefined;
   // The first record the handshake seals is FINISHED, under this side's key: keep that key.
   const spy = new Proxy(backend, {
     get(target, property) {
-      if (property === 'sealPieces') {
-        return (key: Uint8Array, ...rest: [Uint8Array, Uint8Array, Uint8Array]) => {
+      if (property === 'sealPieces' || property === 'gcmSealPieces') {
+        return (key: Uint8Array, nonce: Uint8Array, ...rest: [Uint8Array, Uint8Array]) => {
           sendKey ??= Buffer.from(key);
-          return target.sealPieces(key, ...rest);
+          sendIv ??= Buffer.from(nonce);
+          return property === 'sealPieces' ? target.sealPieces(key, nonce, ...rest) : target.gcmSealPieces(key, nonce, ...rest);
         };
       }
       const value = Reflect.get(target, property) as unknown;
@@ -59,11 +66,16 @@ export async function handshakeOn(socket: net.Socket, role: Role, identity: Iden
   }) as Backend;
   let nextSequence = 1;
   const record: SealRecord = (type, plaintext, sequence = nextSequence++) => {
+    if (suite === 'a256gcm') {
+      const nonce = Buffer.from(sendIv!);
+      nonce.writeBigUInt64BE(nonce.readBigUInt64BE(4) ^ BigInt(sequence), 4);
+      return encodeFrame(Buffer.concat([Buffer.from([type]), backend.gcmSeal(sendKey!, nonce, aad(sequence, type), plaintext)]));
+    }
     const iv = randomBytes(16);
     const body = Buffer.concat([Buffer.from([type]), iv, backend.seal(sendKey!, iv, aad(sequence, type), plaintext)]);
     return encodeFrame(body);
   };
-  const handshake = new Handshake({ role, identity, backend: spy });
+  const handshake = new Handshake({ role, identity, backend: spy, suites: [suite], keyUpdate: options.keyUpdate });
   const decoder = new FrameDecoder(1 << 20);
   const frames: Buffer[] = [];
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
