@@ -29,7 +29,7 @@ const entry: fc.Arbitrary<Entry> = fc.oneof(
   fc.record({ type: fc.constant('dir' as const), path, mode }),
 );
 const code = fc.constantFrom(...Object.values(ErrorCode));
-// Failure texts come back with control characters replaced, so generate texts without them.
+// Failure texts are sent with control characters replaced (tested below), so generate texts without them.
 const text = fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => !/[\p{Cc}\p{Bidi_Control}]/u.test(s));
 
 const message: fc.Arbitrary<ControlMessage> = fc.oneof(
@@ -79,6 +79,23 @@ describe('file control messages', () => {
   it('accept only their one byte form and refuse everything else with ERR_PROTOCOL', () => {
     fc.assert(fc.property(mutated, decodeOrRefuse), { numRuns: 3000 });
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), decodeOrRefuse), { numRuns: 3000 });
+  });
+
+  it('send a failure text safe and short, and refuse one that is not', () => {
+    const sent = decodeControl(encodeControl({ t: 'send-failed', id: 1, code: ErrorCode.FILE_IO, message: `a\u0000b\u202ec\n${'é'.repeat(2000)}` }));
+    assert.ok(sent.t === 'send-failed');
+    assert.ok(sent.message.startsWith('a?b?c?éé'));
+    assert.ok(Buffer.byteLength(sent.message) <= 1024 && Buffer.byteLength(sent.message) >= 1023);
+    for (const bad of ['\u0000', '\u001b[2J', '\u202e', '\n']) {
+      refused(encode({ t: 'receive-failed', id: 1, code: ErrorCode.FILE_IO, message: `x${bad}y` }));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 1500 }), (message) => {
+        const bytes = encodeControl({ t: 'receive-failed', id: 1, code: ErrorCode.FILE_IO, message });
+        assert.deepEqual(encodeControl(decodeControl(bytes)), bytes);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('write what @msgpack/msgpack writes for the same fields in schema order', () => {

@@ -130,6 +130,7 @@ export function encodeControl(message: ControlMessage): Uint8Array {
       w.array(entries.length);
       for (const entry of entries) writeEntry(w, entry);
     } else if (value instanceof Uint8Array) w.bin(value);
+    else if (name === 'message') w.str(reportText(value as string));
     else if (typeof value === 'string') w.str(value);
     else w.int(value as number);
   }
@@ -193,9 +194,24 @@ function readEntries(r: StrictReader): Entry[] {
   return entries;
 }
 
-/** A failure report's text, with anything that could mislead a terminal replaced. */
+/** Characters that could mislead a terminal showing a failure report: never sent, refused on arrival. */
+const MISLEADING = /[\p{Cc}\p{Bidi_Control}]/u;
+
+/** A failure report's text as sent: misleading characters shown as '?', cut to MAX_TEXT_BYTES at a character boundary. */
+export function reportText(text: string): string {
+  const safe = text.replace(new RegExp(MISLEADING, 'gu'), '?');
+  const bytes = Buffer.from(safe, 'utf8');
+  if (bytes.length <= MAX_TEXT_BYTES) return safe;
+  let end = MAX_TEXT_BYTES;
+  while ((bytes[end]! & 0xc0) === 0x80) end--; // back to the first byte of the character cut in two
+  return bytes.subarray(0, end).toString('utf8');
+}
+
+/** A failure report's text: within MAX_TEXT_BYTES, and without characters that could mislead a terminal. */
 function readText(r: StrictReader): string {
-  return r.str(0, MAX_TEXT_BYTES).replace(/[\p{Cc}\p{Bidi_Control}]/gu, '?');
+  const text = r.str(0, MAX_TEXT_BYTES);
+  if (MISLEADING.test(text)) throw protocolError('failure report text holds control or bidirectional characters');
+  return text;
 }
 
 function readCode(r: StrictReader): ErrorCode {
