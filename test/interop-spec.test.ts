@@ -1,0 +1,379 @@
+/**
+ * Issue 9 §6: a peer written from docs/PROTOCOL.md alone (test/helpers/independent-peer.ts,
+ * which imports nothing from src/) interoperates with the library over real loopback TCP,
+ * in both roles, and reproduces the spec's worked example.
+ */
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { after, describe, test } from 'node:test';
+import { type Channel, connect, createServer, generateIdentity, isNetcryptError } from '../src/index.ts';
+import {
+  FEATURES, FEATURES_ALL, FrameReader, IndependentPeer, MsgMap, PeerAlert, PeerError, alertFrameCode, batchPlaintext, decodeCanonical,
+  encodeAlertFrame, encodeHello, fingerprintOf, frame, TYPE,
+} from './helpers/independent-peer.ts';
+
+/** What our peer offers: a peer from before negotiation, CBC with key updates, everything. */
+const OFFERS = [
+  { name: 'old peer (a256cbc-hs512 only)', features: FEATURES, suite: 'a256cbc-hs512', keyUpdates: false },
+  { name: 'a256cbc-hs512 + key-update', features: ['a256cbc-hs512', 'x25519', 'rsa-oaep-sha256', 'lanes', 'key-update'], suite: 'a256cbc-hs512', keyUpdates: true },
+  { name: 'a256gcm + key-update', features: FEATURES_ALL, suite: 'a256gcm', keyUpdates: true },
+] as const;
+const SIZES = [0, 1, 16_384, 16_385, 65_536, 1_048_576];
+const pattern = (size: number, seed: number): Buffer => {
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 1) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+};
+
+const peerKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+const peerFingerprint = fingerprintOf(crypto.createPublicKey(peerKey).export({ format: 'der', type: 'spki' }));
+const libraryIdentity = await generateIdentity({ modulusLength: 2048 });
+
+async function listening(server: net.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as net.AddressInfo).port;
+}
+
+async function socketPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  const port = await listening(server);
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const client = net.connect(port, '127.0.0.1');
+  const pair: [net.Socket, net.Socket] = [client, await accepted];
+  server.close();
+  return pair;
+}
+
+/** A library server running `handler`, and a socket of ours connected to it. */
+async function libraryServer(handler: (channel: Channel) => Promise<void>): Promise<{ socket: net.Socket; errors: unknown[] }> {
+  const errors: unknown[] = [];
+  const server = createServer({ identity: libraryIdentity, onChannelError: (error: unknown) => errors.push(error) }, handler);
+  const port = await listening(server as unknown as net.Server);
+  after(() => server.close());
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  after(() => socket.destroy());
+  return { socket, errors };
+}
+
+/** Our server socket and a library client dialled to it (the client pins `pin`). */
+async function libraryClient(pin = peerFingerprint): Promise<{ socket: net.Socket; channel: Promise<Channel> }> {
+  const server = net.createServer();
+  const port = await listening(server);
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const channel = connect({ host: '127.0.0.1', port, pin, identity: libraryIdentity });
+  const socket = await accepted;
+  server.close();
+  after(() => socket.destroy());
+  return { socket, channel };
+}
+
+async function expectMessage(peer: IndependentPeer): Promise<Buffer> {
+  const event = await peer.next();
+  assert.equal(event.kind, 'message');
+  return event.data;
+}
+
+describe('independent peer as client, library as server', () => {
+  for (const { name, features, suite, keyUpdates } of OFFERS) {
+    test(`${name}: handshake with a pinned key; every size each way; CLOSE from our side first`, async () => {
+      const { socket } = await libraryServer(async (channel) => {
+        for await (const message of channel) await channel.send(message);
+        await channel.close();
+      });
+      const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint, features });
+      assert.equal(peer.peerFingerprint, libraryIdentity.fingerprint);
+      assert.deepEqual(peer.negotiated, { suite, keyUpdates });
+      for (const [index, size] of SIZES.entries()) {
+        const sent = pattern(size, index);
+        peer.send(sent);
+        const echoed = await peer.next();
+        assert.equal(echoed.kind, 'message');
+        assert.ok(echoed.kind === 'message' && echoed.data.equals(sent), `echo of ${size} bytes`);
+        assert.equal(echoed.kind === 'message' && echoed.recordType, size <= 16_384 ? 0x20 : 0x11, `the library's encoding of ${size} bytes`);
+      }
+      peer.close();
+      assert.deepEqual(await peer.next(), { kind: 'close' });
+      peer.end();
+    });
+  }
+
+  for (const { name, features } of OFFERS.filter((offer) => offer.keyUpdates)) {
+    test(`${name}: KEY_UPDATE each way, ours between two fragments of one message`, async () => {
+      const { socket } = await libraryServer(async (channel) => {
+        for await (const message of channel) {
+          await channel.updateKeys();
+          await channel.send(message);
+        }
+        await channel.close();
+      });
+      const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint, features });
+      const big = pattern(3 * 65_536 + 5, 9);
+      peer.sendRecord(TYPE.FRAGMENT, big.subarray(0, 65_536));
+      peer.updateKeys();
+      peer.sendRecord(TYPE.FRAGMENT, big.subarray(65_536, 2 * 65_536));
+      peer.sendRecord(TYPE.FRAGMENT, big.subarray(2 * 65_536, 3 * 65_536));
+      peer.updateKeys();
+      peer.sendRecord(TYPE.FINAL, big.subarray(3 * 65_536));
+      assert.ok((await expectMessage(peer)).equals(big), 'the library reassembled it across our key updates; we opened its reply after its update');
+      for (let round = 0; round < 3; round += 1) {
+        peer.send(Buffer.from(`round ${round}`));
+        peer.updateKeys();
+        assert.equal((await expectMessage(peer)).toString(), `round ${round}`);
+      }
+      peer.close();
+      assert.deepEqual(await peer.next(), { kind: 'close' });
+      peer.end();
+    });
+  }
+
+  test('KEY_UPDATE when key updates were not negotiated: the library answers with an ERR_PROTOCOL alert', async () => {
+    const { socket } = await libraryServer(async (channel) => {
+      await channel.receive().catch(() => undefined);
+    });
+    const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
+    assert.equal(peer.negotiated.keyUpdates, false);
+    peer.sendRecord(TYPE.KEY_UPDATE, Buffer.alloc(0));
+    assert.deepEqual(await peer.next(), { kind: 'alert', code: 'ERR_PROTOCOL' });
+  });
+
+  test('one BATCH of several messages is several messages; the library batches a burst', async () => {
+    const { socket } = await libraryServer(async (channel) => {
+      const received: Buffer[] = [];
+      for await (const message of channel) received.push(message);
+      // One tick of sends: the spec says they share one BATCH.
+      await Promise.all(received.map((m) => channel.send(m)));
+      await channel.close();
+    });
+    const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
+    const messages = ['a', '', 'three', 'x'.repeat(16_384), 'last'].map((s) => Buffer.from(s));
+    peer.sendBatch(messages);
+    peer.close();
+    const back: Buffer[] = [];
+    let entriesSeen = 0;
+    for (;;) {
+      const event = await peer.next();
+      if (event.kind === 'close') break;
+      assert.equal(event.kind, 'message');
+      if (event.kind === 'message') {
+        back.push(event.data);
+        entriesSeen = Math.max(entriesSeen, event.entries);
+      }
+    }
+    assert.deepEqual(back, messages);
+    assert.ok(entriesSeen > 1, 'the burst arrived in a BATCH of more than one entry');
+    peer.end();
+  });
+
+  test('the library closes first; our CLOSE answers it', async () => {
+    let libraryClosed!: Promise<void>;
+    const { socket } = await libraryServer(async (channel) => {
+      await channel.send('bye');
+      libraryClosed = channel.close();
+      await libraryClosed;
+    });
+    const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
+    assert.equal((await expectMessage(peer)).toString(), 'bye');
+    assert.deepEqual(await peer.next(), { kind: 'close' });
+    peer.send(Buffer.from('a last reply after the peer closed'));
+    peer.close();
+    await libraryClosed;
+    peer.end();
+  });
+
+  test('our ALERT record is reported by the library with our code, authenticated', async () => {
+    let reported!: (error: unknown) => void;
+    const failure = new Promise<unknown>((resolve) => { reported = resolve; });
+    const { socket } = await libraryServer(async (channel) => {
+      try {
+        await channel.receive();
+        reported(new Error('a message instead of the alert'));
+      } catch (error) {
+        reported(error);
+      }
+    });
+    const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
+    await peer.alert('ERR_INDEPENDENT_PEER');
+    const error = await failure;
+    assert.ok(isNetcryptError(error, 'ERR_PEER_ALERT'), String(error));
+    assert.equal(error.peerCode, 'ERR_INDEPENDENT_PEER');
+    assert.equal(error.origin, 'peer');
+    assert.equal(error.authenticated, true);
+  });
+
+  test('a record type the spec does not allow: the library answers with an ALERT record we decode', async () => {
+    const { socket } = await libraryServer(async (channel) => {
+      await channel.receive().catch(() => undefined);
+    });
+    const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
+    peer.sendRecord(0x23, batchPlaintext([Buffer.from('lane 3')]));
+    assert.deepEqual(await peer.next(), { kind: 'alert', code: 'ERR_PROTOCOL' });
+  });
+
+  test('a tampered record: the library answers with an ERR_AUTH alert', async () => {
+    const { socket } = await libraryServer(async (channel) => {
+      await channel.receive().catch(() => undefined);
+    });
+    const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
+    peer.sender.sequence += 1n; // a skipped sequence number: the record opens with the wrong AAD
+    peer.send(Buffer.from('skipped'));
+    assert.deepEqual(await peer.next(), { kind: 'alert', code: 'ERR_AUTH' });
+  });
+});
+
+describe('independent peer as server, library as client', () => {
+  for (const { name, features, suite, keyUpdates } of OFFERS) {
+    test(`${name}: handshake with the library pinning our key; every size each way; CLOSE from the library first`, async () => {
+      const { socket, channel: dialled } = await libraryClient();
+      const [peer, channel] = await Promise.all([
+        IndependentPeer.handshake(socket, { role: 'server', privateKey: peerKey, pin: libraryIdentity.fingerprint, features }),
+        dialled,
+      ]);
+      assert.equal(channel.peerFingerprint, peerFingerprint);
+      assert.deepEqual(peer.negotiated, { suite, keyUpdates });
+      for (const [index, size] of SIZES.entries()) {
+        const sent = pattern(size, index + 7);
+        const [, received] = await Promise.all([channel.send(sent), expectMessage(peer)]);
+        assert.ok(received.equals(sent), `library → peer, ${size} bytes`);
+        if (keyUpdates) peer.updateKeys();
+        peer.send(received);
+        assert.ok((await channel.receive()).equals(sent), `peer → library, ${size} bytes`);
+      }
+      const closed = channel.close();
+      assert.deepEqual(await peer.next(), { kind: 'close' });
+      peer.close();
+      await closed;
+      peer.end();
+    });
+  }
+
+  test('our CLOSE ends the library\'s iteration cleanly; its CLOSE answers', async () => {
+    const { socket, channel: dialled } = await libraryClient();
+    const [peer, channel] = await Promise.all([
+      IndependentPeer.handshake(socket, { role: 'server', privateKey: peerKey, pin: libraryIdentity.fingerprint }),
+      dialled,
+    ]);
+    peer.sendBatch([Buffer.from('one'), Buffer.from('two')]);
+    peer.close();
+    const received: string[] = [];
+    for await (const message of channel) received.push(message.toString());
+    assert.deepEqual(received, ['one', 'two']);
+    const closed = channel.close();
+    assert.deepEqual(await peer.next(), { kind: 'close' });
+    await closed;
+    peer.end();
+  });
+
+  test('the library refuses our key: its alert frame names ERR_PEER_KEY_MISMATCH', async () => {
+    const otherFingerprint = fingerprintOf(crypto.createPublicKey(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey).export({ format: 'der', type: 'spki' }));
+    const { socket, channel } = await libraryClient(otherFingerprint);
+    const refused = assert.rejects(channel, (error: unknown) => isNetcryptError(error, 'ERR_PEER_KEY_MISMATCH'));
+    await assert.rejects(
+      IndependentPeer.handshake(socket, { role: 'server', privateKey: peerKey, pin: libraryIdentity.fingerprint }),
+      (error: unknown) => error instanceof PeerAlert && error.peerCode === 'ERR_PEER_KEY_MISMATCH' && !error.authenticated,
+    );
+    await refused;
+  });
+
+  test('our alert frame in place of the hello is reported, unauthenticated, with our code', async () => {
+    const { socket, channel } = await libraryClient();
+    socket.end(frame(encodeAlertFrame('ERR_SERVER_BUSY')));
+    await assert.rejects(channel, (error: unknown) =>
+      isNetcryptError(error, 'ERR_PEER_ALERT') && error.peerCode === 'ERR_SERVER_BUSY' && error.authenticated === false && error.origin === 'peer');
+  });
+
+  test('a hello that is valid MessagePack but not canonical: the library sends an ERR_PROTOCOL alert frame', async () => {
+    const { socket, channel } = await libraryClient();
+    const failed = assert.rejects(channel, (error: unknown) => isNetcryptError(error, 'ERR_PROTOCOL'));
+    const hello = encodeHello({ role: 'server', features: ['a256cbc-hs512', 'x25519', 'rsa-oaep-sha256', 'lanes'], rsa: crypto.createPublicKey(peerKey).export({ format: 'der', type: 'spki' }), x25519: crypto.randomBytes(32), nonce: crypto.randomBytes(32) });
+    // v as uint8 01 (cc 01) instead of the fixint 01: the same value, not canonical.
+    const at = hello.indexOf(Buffer.from('a17601', 'hex'));
+    const loose = Buffer.concat([hello.subarray(0, at + 2), Buffer.from([0xcc]), hello.subarray(at + 2)]);
+    socket.write(frame(loose));
+    const reader = new FrameReader(socket);
+    let code: string | undefined;
+    for (;;) {
+      const payload = await reader.next(4096);
+      code = alertFrameCode(payload);
+      if (code !== undefined) break;
+    }
+    assert.equal(code, 'ERR_PROTOCOL');
+    await failed;
+  });
+});
+
+describe('the worked examples (PROTOCOL.md §5), reproduced from the spec alone', () => {
+  const spec = readFileSync(new URL('../docs/PROTOCOL.md', import.meta.url), 'utf8');
+  const wycheproofKey = (bits: number) => {
+    const file = JSON.parse(readFileSync(new URL(`./vectors/wycheproof/rsa_oaep_${bits}_sha256_mgf1sha256_test.json`, import.meta.url), 'utf8'));
+    return crypto.createPrivateKey(file.testGroups[0].privateKeyPem);
+  };
+  const clientKey = wycheproofKey(2048);
+  const serverKey = wycheproofKey(3072);
+  const spki = (key: crypto.KeyObject) => crypto.createPublicKey(key).export({ format: 'der', type: 'spki' });
+  const sessions = [
+    { suite: 'a256gcm', features: FEATURES_ALL },
+    { suite: 'a256cbc-hs512', features: ['a256cbc-hs512', 'x25519', 'rsa-oaep-sha256', 'lanes', 'key-update'] },
+  ] as const;
+
+  for (const { suite, features } of sessions) {
+    const block = (n: number): Buffer => {
+      const match = new RegExp(`\\*\\*${suite} ${n}\\. [^\\n]*\\n\\n((?:    [0-9a-f]+\\n)+)`).exec(spec);
+      assert.ok(match, `${suite} example ${n}`);
+      return Buffer.from(match[1]!.replace(/\s+/g, ''), 'hex');
+    };
+
+    test(`${suite}: the hellos are canonical and carry the Wycheproof keys with the fingerprints shown`, () => {
+      for (const [bytes, role, key] of [[block(1), 'client', clientKey], [block(2), 'server', serverKey]] as const) {
+        const hello = decodeCanonical(bytes);
+        assert.ok(hello instanceof MsgMap);
+        assert.deepEqual(hello.entries.map(([k]) => k), ['t', 'p', 'v', 'role', 'features', 'rsa', 'x25519', 'nonce']);
+        assert.deepEqual(hello.get('features'), [...features]);
+        assert.ok(spki(key).equals(hello.get('rsa') as Buffer));
+        assert.ok(spec.includes(`${role} \`${fingerprintOf(spki(key))}\``), `${role} fingerprint`);
+      }
+    });
+
+    test(`${suite}: our peer, given the example's keys and randomness, sends every frame byte for byte`, async () => {
+      // "SHA-256 over a counter": a side's n-th random value (from 0) is the first bytes of SHA-256("<suite>/<role>/<n>").
+      const counter = (role: string) => {
+        let n = 0;
+        return (_: string, bytes: number) => crypto.createHash('sha256').update(`${suite}/${role}/${n++}`).digest().subarray(0, bytes);
+      };
+      const [clientSocket, serverSocket] = await socketPair();
+      const sent = { client: [] as Buffer[], server: [] as Buffer[] };
+      for (const [socket, side] of [[clientSocket, 'client'], [serverSocket, 'server']] as const) {
+        const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+        socket.write = ((chunk: Buffer) => { sent[side].push(Buffer.from(chunk)); return write(chunk); }) as typeof socket.write;
+      }
+      const [client, server] = await Promise.all([
+        IndependentPeer.handshake(clientSocket, { role: 'client', privateKey: clientKey, pin: fingerprintOf(spki(serverKey)), features: [...features], random: counter('client') }),
+        IndependentPeer.handshake(serverSocket, { role: 'server', privateKey: serverKey, pin: fingerprintOf(spki(clientKey)), features: [...features], random: counter('server') }),
+      ]);
+      assert.deepEqual(client.negotiated, { suite, keyUpdates: true });
+      assert.ok(spec.includes(`Transcript hash H = \`${client.transcript.toString('hex')}\`; suite \`${suite}\``));
+      client.send(Buffer.from('Thanks for having me'));
+      client.updateKeys();
+      client.send(Buffer.from('after the update'));
+      client.close();
+      assert.equal((await expectMessage(server)).toString(), 'Thanks for having me');
+      assert.equal((await expectMessage(server)).toString(), 'after the update');
+      assert.deepEqual(await server.next(), { kind: 'close' });
+      const hex = (chunks: Buffer[]) => chunks.map((chunk) => chunk.subarray(4).toString('hex'));
+      const [c, s] = [hex(sent.client), hex(sent.server)];
+      const ours = [c[0], s[0], c[1], s[1], c[2], s[2], c[3], c[4], c[5], c[6]];
+      for (const [index, frameHex] of ours.entries()) assert.equal(frameHex, block(index + 1).toString('hex'), `${suite} example ${index + 1}`);
+      assert.ok(spec.includes(`Its plaintext is \`${batchPlaintext([Buffer.from('Thanks for having me')]).toString('hex')}\``));
+      clientSocket.destroy();
+      serverSocket.destroy();
+    });
+  }
+
+  test('an alert frame is the byte string the spec spells out', () => {
+    assert.equal(encodeAlertFrame('ERR_AUTH').toString('hex'), `82a174a5616c657274a4636f6465a8${Buffer.from('ERR_AUTH').toString('hex')}`);
+    assert.throws(() => alertFrameCode(Buffer.concat([encodeAlertFrame('ERR_AUTH'), Buffer.from([0])])), PeerError);
+  });
+});
