@@ -224,6 +224,42 @@ describe('independent peer as client, library as server', () => {
   });
 });
 
+describe('what the spec refuses, the library refuses with the code the spec names (read by our peer)', () => {
+  const big = (n: number) => pattern(n, 3);
+  const cases: [string, string, (peer: IndependentPeer) => void][] = [
+    ['an empty FINAL', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.FINAL, Buffer.alloc(0))],
+    ['a FINAL completing a message of 16 384 bytes', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.FINAL, big(16_384))],
+    ['a FRAGMENT shorter than 65 536 bytes', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.FRAGMENT, big(65_535))],
+    ['a BATCH entry of 16 385 bytes', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.BATCH, batchPlaintext([big(16_385)]))],
+    ['an empty BATCH', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.BATCH, Buffer.alloc(0))],
+    ['a BATCH its entries do not fill', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.BATCH, Buffer.concat([batchPlaintext([big(3)]), Buffer.from([0, 0])]))],
+    ['a BATCH inside a fragmented message', 'ERR_PROTOCOL', (peer) => {
+      peer.sendRecord(TYPE.FRAGMENT, big(65_536));
+      peer.sendBatch([Buffer.from('x')]);
+    }],
+    ['a record of 65 537 plaintext bytes', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.FINAL, big(65_537))],
+    ['a CLOSE with content', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.CLOSE, Buffer.from([0]))],
+    ['a second FINISHED', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.FINISHED, peer.transcript)],
+    ['a record after our CLOSE', 'ERR_PROTOCOL', (peer) => {
+      peer.close();
+      peer.sendBatch([Buffer.from('late')]);
+    }],
+    ['a frame one byte over the record limit', 'ERR_FRAME_TOO_LARGE', (peer) => peer.socket.write(frame(Buffer.alloc(65_602)))],
+  ];
+  for (const [name, code, misbehave] of cases) {
+    test(`${name}: ${code}`, async () => {
+      const { socket } = await libraryServer(async (channel) => {
+        for await (const message of channel) void message;
+      });
+      const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
+      misbehave(peer);
+      let event = await peer.next();
+      while (event.kind !== 'alert') event = await peer.next(); // a CLOSE of ours may be answered first
+      assert.equal(event.code, code);
+    });
+  }
+});
+
 describe('independent peer as server, library as client', () => {
   for (const { name, features, suite, keyUpdates } of OFFERS) {
     test(`${name}: handshake with the library pinning our key; every size each way; CLOSE from the library first`, async () => {
