@@ -9,9 +9,10 @@ import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { type Channel, connect, createServer, generateIdentity, isNetcryptError } from '../src/index.ts';
 import {
-  FEATURES, FEATURES_ALL, FrameReader, IndependentPeer, MsgMap, PeerAlert, PeerError, alertFrameCode, batchPlaintext, decodeCanonical,
+  FEATURES, FEATURES_ALL, FrameReader, IndependentPeer, MsgMap, PeerAlert, PeerError, alertFrameCode, batchPlaintext, decodeCanonical, encode,
   encodeAlertFrame, encodeHello, fingerprintOf, frame, TYPE,
 } from './helpers/independent-peer.ts';
 
@@ -258,6 +259,70 @@ describe('what the spec refuses, the library refuses with the code the spec name
       assert.equal(event.code, code);
     });
   }
+});
+
+describe('negotiation and the key messages, against the library', () => {
+  test('a secret that unwraps to 31 bytes: the library sends an ERR_AUTH alert frame', async () => {
+    const { socket } = await libraryServer(async () => undefined);
+    const random = (purpose: string, bytes: number) => crypto.randomBytes(purpose === 'secret' ? 31 : bytes);
+    await assert.rejects(
+      IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint, random }),
+      (error: unknown) => error instanceof PeerAlert && error.peerCode === 'ERR_AUTH' && !error.authenticated,
+    );
+  });
+
+  test('a256gcm listed without key-update: the library picks a256cbc-hs512, without key updates', async () => {
+    const { socket } = await libraryServer(async (channel) => {
+      for await (const message of channel) await channel.send(message);
+      await channel.close();
+    });
+    const features = ['a256cbc-hs512', 'x25519', 'rsa-oaep-sha256', 'lanes', 'a256gcm'];
+    const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint, features });
+    assert.deepEqual(peer.negotiated, { suite: 'a256cbc-hs512', keyUpdates: false });
+    peer.send(Buffer.from('cbc'));
+    assert.equal((await expectMessage(peer)).toString(), 'cbc');
+    peer.close();
+    assert.deepEqual(await peer.next(), { kind: 'close' });
+    peer.end();
+  });
+
+  test('no suite in common: the library sends an ERR_VERSION alert frame', async () => {
+    const { socket } = await libraryServer(async () => undefined);
+    const reader = new FrameReader(socket);
+    const hello = encodeHello({ role: 'client', features: ['x25519', 'rsa-oaep-sha256', 'lanes', 'a256gcm'], rsa: crypto.createPublicKey(peerKey).export({ format: 'der', type: 'spki' }), x25519: crypto.randomBytes(32), nonce: crypto.randomBytes(32) });
+    socket.write(frame(hello));
+    let code: string | undefined;
+    while (code === undefined) code = alertFrameCode(await reader.next(4096));
+    assert.equal(code, 'ERR_VERSION');
+  });
+});
+
+describe('the independent peer\'s canonical MessagePack', () => {
+  const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    any: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), fc.uint8Array().map((b) => Buffer.from(b)), fc.array(tie('any'), { maxLength: 4 }), fc.dictionary(fc.string(), tie('any'), { maxKeys: 4 })),
+  })).any;
+
+  test('what it encodes, it decodes to the same bytes', () => {
+    fc.assert(fc.property(value, (v) => {
+      const bytes = encode(v as Parameters<typeof encode>[0]);
+      try {
+        assert.ok(encode(decodeCanonical(bytes)).equals(bytes));
+      } catch (error) {
+        // Nesting beyond the few shapes the protocol has is refused, by name.
+        assert.ok(error instanceof PeerError && /too deep/.test(error.message), String(error));
+      }
+    }));
+  });
+
+  test('any bytes: a value, or a named ERR_PROTOCOL, never another exception', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      try {
+        decodeCanonical(Buffer.from(bytes));
+      } catch (error) {
+        assert.ok(error instanceof PeerError && error.code === 'ERR_PROTOCOL', String(error));
+      }
+    }));
+  });
 });
 
 describe('independent peer as server, library as client', () => {
