@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
 import { encode } from '@msgpack/msgpack';
 import fc from 'fast-check';
-import { ErrorCode } from '../src/errors.ts';
+import { ErrorCode, isNetcryptError } from '../src/errors.ts';
 import { type ControlMessage, decodeControl, encodeControl } from '../src/files/file-messages.ts';
 import { MAX_DEPTH, checkName, checkRelativePath, confinedPath, displayName, partialName } from '../src/files/file-names.ts';
 import { BAD_NAMES } from './helpers/files-names.ts';
@@ -196,8 +196,12 @@ describe('control messages', () => {
     assert.throws(() => decodeControl(Buffer.concat([encode({ t: 'done', id: 1 }), Buffer.from([0])])), hasCode(ErrorCode.PROTOCOL));
     assert.throws(() => decodeControl(Buffer.from([0xc1])), hasCode(ErrorCode.PROTOCOL));
   });
-  it('neutralises control and bidi characters in a peer’s failure message', () => {
-    const decoded = decodeControl(encode({ t: 'send-failed', id: 1, code: ErrorCode.FILE_IO, message: 'a\u001b[31mb\u202Ec' }));
-    assert.equal(decoded.t === 'send-failed' && decoded.message, 'a?[31mb?c');
+  it('refuses control and bidi characters in a peer’s failure message, and never sends them', () => {
+    assert.throws(
+      () => decodeControl(encode({ t: 'send-failed', id: 1, code: ErrorCode.FILE_IO, message: 'a\u001b[31mb\u202Ec' })),
+      (error) => isNetcryptError(error, ErrorCode.PROTOCOL),
+    );
+    const sent = decodeControl(encodeControl({ t: 'send-failed', id: 1, code: ErrorCode.FILE_IO, message: 'a\u001b[31mb\u202Ec' }));
+    assert.equal(sent.t === 'send-failed' && sent.message, 'a?[31mb?c');
   });
 });
