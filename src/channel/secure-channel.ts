@@ -126,11 +126,22 @@ interface Waiter {
 }
 
 export interface SecureChannelEvents {
-  /** An application message, when a listener is attached (otherwise messages queue for receive()). */
+  /**
+   * An application message. Each message goes to exactly one consumer: the
+   * oldest pending receive() (async iteration is receive() too) if there is
+   * one; otherwise the 'message' listeners, if any are attached; otherwise
+   * it waits in the channel's queue for the next receive(). Attaching a
+   * listener does not drain what is already queued.
+   */
   message: [message: Buffer];
   /** The peer sent its authenticated close. */
   end: [];
-  /** The channel is finished; `error` is set unless it closed cleanly. */
+  /**
+   * The channel is finished. `error` is undefined exactly when it closed
+   * cleanly (`closedCleanly`: both CLOSE records crossed); otherwise it is
+   * the reason — the failure, or ERR_CLOSED for destroy() without an error
+   * and for a close whose peer never answered.
+   */
   close: [error?: NetcryptError];
 }
 
@@ -173,6 +184,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #peerCloseUnannounced = false;
   #closeSent = false;
   #finished = false;
+  #closedCleanly = false;
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
 
@@ -290,6 +302,16 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   get maxMessageBytes(): number {
     return this.#maxMessageBytes;
+  }
+
+  /**
+   * True once the channel has ended cleanly: this side's CLOSE and the
+   * peer's both crossed, with no failure. False while open, and for ever
+   * after a failure, a destroy() or a close that timed out — the 'close'
+   * event then carries the reason.
+   */
+  get closedCleanly(): boolean {
+    return this.#closedCleanly;
   }
 
   /** True once either side has closed or the channel failed. */
@@ -492,7 +514,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   // ── receiving ──────────────────────────────────────────────────────────
 
-  /** The next application message. Rejects with ERR_CLOSED after the peer's clean close. */
+  /**
+   * The next application message: one already queued, or the next to
+   * arrive — ahead of any 'message' listener (see SecureChannelEvents).
+   * Rejects with ERR_CLOSED after the peer's clean close.
+   */
   receive(options: ReceiveOptions = {}): Promise<Buffer> {
     const queued = this.#inbox.shift();
     if (queued) {
@@ -845,8 +871,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       this.#batch = undefined;
     }
     if (!this.#lingering) this.socket.destroy();
+    this.#closedCleanly = !error && this.#peerClosed && this.#closeSent;
     this.#resolveClosed();
-    this.emit('close', error);
+    this.emit('close', this.#closedCleanly ? undefined : (error ?? new NetcryptError(ErrorCode.CLOSED, 'channel ended before both authenticated closes had crossed')));
   }
 
   // ── stream view ────────────────────────────────────────────────────────
