@@ -124,9 +124,24 @@ abstract class SeedProtocol {
     if (refused) throw refused;
   }
 
-  /** Encrypts and sends one message (Buffer, Uint8Array or string). */
+  /**
+   * Ends the connection with the authenticated close: resolves once both
+   * sides' CLOSE records have crossed, so the peer's last messages are all
+   * in and ours all out (a bare `socket.end()` is ERR_TRUNCATED for the peer).
+   */
+  async close(socket: Socket): Promise<void> {
+    await this.channel(socket).close();
+  }
+
+  /**
+   * Encrypts and sends one message (Buffer, Uint8Array or string); resolves
+   * once it has been handed to the kernel, so exiting the process right
+   * after does not lose it.
+   */
   async sendCryptoStream(socket: Socket, data: Uint8Array | string): Promise<void> {
-    await (await this.#readyChannel(socket)).send(data);
+    const channel = await this.#readyChannel(socket);
+    await channel.send(data);
+    await channel.flush();
   }
 
   /** Receives and decrypts one message. Every failure rejects with a NetcryptError. */
