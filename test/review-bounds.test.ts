@@ -320,3 +320,49 @@ describe('review: the frame decoder holds what it was sent, not an object per ch
     );
   });
 });
+
+describe('review: application messages nobody reads count against the budget', () => {
+  it('clients whose messages a server never reads are dropped once they hold more than the budget; read ones are refunded', { timeout: 120_000 }, async () => {
+    const codes: string[] = [];
+    const held: Channel[] = [];
+    const server = createServer(
+      {
+        identity: serverId,
+        backend: 'native',
+        handshakeRate: false,
+        inboundBudgetBytes: 4 * MiB,
+        maxMessageBytes: 1 * MiB,
+        onChannelError: (error) => codes.push(String((error as { code?: string }).code)),
+      },
+      (channel) => {
+        held.push(channel); // never read: the messages stay in the channel's inbox
+        return new Promise<void>((resolve) => channel.once('close', () => resolve()));
+      },
+    );
+    const port = await serve(server);
+    const clients = 8;
+    const perClient = 15 * 60 * KiB;
+    const channels = await Promise.all(Array.from({ length: clients }, () => connect({ port, identity: clientId!, pin: serverId!.fingerprint, backend: 'native' })));
+    await Promise.all(
+      channels.map(async (channel) => {
+        try {
+          for (let i = 0; i < 15; i++) await channel.send(Buffer.alloc(60 * KiB, i));
+          await channel.flush();
+        } catch {
+          // dropped by the server meanwhile
+        }
+      }),
+    );
+    // Until the server has taken in every byte sent (or dropped the sender), the count is not final.
+    const settled = () => held.every((channel) => channel.closed || channel.socket.bytesRead >= perClient);
+    while (held.length < clients || !settled()) await new Promise((resolve) => setTimeout(resolve, 20));
+    const dropped = codes.filter((code) => code === ErrorCode.BUDGET_EXCEEDED).length;
+    const fit = Math.floor((4 * MiB) / perClient);
+    assert.ok(dropped >= clients - fit, `${clients - dropped} clients still hold ${(clients - dropped) * perClient} unread bytes; the budget is ${4 * MiB} (reports: ${codes.join(', ')})`);
+    // What a server reads is refunded: a survivor's messages, once read, make room again.
+    const survivor = held.find((channel) => !channel.closed)!;
+    for (let i = 0; i < 15; i++) await survivor.receive();
+    for (const channel of channels) channel.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+});

@@ -523,6 +523,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     const queued = this.#inbox.shift();
     if (queued) {
       this.#inboxBytes -= queued.length + INBOX_MESSAGE_OVERHEAD;
+      this.#refundBudget();
       if (this.#inboxBytes < INBOX_HIGH_WATER && this.socket.isPaused()) this.socket.resume();
       return Promise.resolve(queued);
     }
@@ -607,8 +608,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #refundBudget(): void {
     const budget = this.#setup.inboundBudget;
     if (!budget || this.#finished) return;
-    // Lane messages kept for a layer that has not attached are peer data held here too (up to 1 MiB a channel).
-    const held = this.#decoder.bufferedBytes + this.#assembler.heldBytes + this.#unclaimedBytes;
+    // Lane messages kept for a layer that has not attached, and application messages nobody has read yet,
+    // are peer data held here too (up to 1 MiB, and 4 MiB plus one message, a channel).
+    const held = this.#decoder.bufferedBytes + this.#assembler.heldBytes + this.#unclaimedBytes + this.#inboxBytes;
     if (held >= this.#charged) return;
     budget.refund(this.#charged - held);
     this.#charged = held;
