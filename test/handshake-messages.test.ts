@@ -28,7 +28,7 @@ const isVersion = (error: unknown) => isNetcryptError(error, ErrorCode.VERSION);
 const hello: fc.Arbitrary<Hello> = fc.record({
   role: fc.constantFrom('client' as const, 'server' as const),
   features: fc
-    .array(fc.string({ unit: 'grapheme', maxLength: 12 }).filter((f) => Buffer.byteLength(f) <= 64), { maxLength: 12 - FEATURES.length })
+    .uniqueArray(fc.string({ unit: 'grapheme', maxLength: 12 }).filter((f) => Buffer.byteLength(f) <= 64 && !FEATURES.includes(f)), { maxLength: 12 - FEATURES.length })
     .map((extra) => [...FEATURES, ...extra]),
   rsa: fc.uint8Array({ minLength: 1, maxLength: 1024 }),
   x25519: fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -98,6 +98,7 @@ describe('handshake messages', () => {
     assert.throws(() => decodeHello(encode({ t, p, v, role, features, rsa, x25519, nonce, extra: 1 })), isProtocol);
     assert.throws(() => decodeKeyMessage(encode({ wrapped: new Uint8Array(256), t: 'key' })), isProtocol);
     assert.throws(() => decodeHello(Uint8Array.of(...encodeHello(sample), 0x00)), isProtocol);
+    assert.throws(() => decodeHello(encode({ t, p, v, role, features: [...features, features[0]], rsa, x25519, nonce })), isProtocol);
   });
 
   it('a peer of another version gets ERR_VERSION whatever the rest of its hello holds', () => {

@@ -94,6 +94,7 @@ export function decodeHello(bytes: Uint8Array): Hello {
   r.key('nonce');
   const nonce = r.bin(32, 32);
   r.end();
+  if (new Set(features).size !== features.length) throw protocolError('hello lists a feature twice');
   const missing = REQUIRED_FEATURES.filter((f) => !features.includes(f));
   if (missing.length > 0) throw new NetcryptError(ErrorCode.VERSION, `peer lacks required features: ${missing.join(', ')}`);
   return { role, features, rsa, x25519, nonce };
