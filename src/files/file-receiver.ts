@@ -206,7 +206,6 @@ async function receiveContent(
   signal: AbortSignal | undefined,
   wait: Wait,
 ): Promise<FileResult> {
-  const { entry, name } = target;
   claimTarget(target);
   try {
     return await receiveInto(lanes, id, index, target, overwrite, meter, signal, wait);
