@@ -62,7 +62,8 @@ export interface ServerOptions extends ChannelOptions {
   handshakeRate?: HandshakeRateOptions | false;
   /**
    * Peer data buffered by all channels together — frames still arriving,
-   * messages still being assembled, lane messages no layer has claimed yet (default 256 MiB, at least
+   * messages still being assembled, lane messages no layer has claimed yet,
+   * application messages not yet read (default 256 MiB, at least
    * maxMessageBytes). When a connection's data would exceed it, the
    * connection then holding the most is dropped with ERR_BUDGET_EXCEEDED.
    */
