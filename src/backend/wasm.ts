@@ -82,45 +82,45 @@ export class WasmCore {
 
   /** A256CBC-HS512 seal; the arguments are checked by `wrapAead`, as for every backend. */
   cbcHs512Seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const s = new Scratch(this.core, key.length + iv.length + aad.length + paddedLength(plaintext.length) + TAG_BYTES);
-    const keyPtr = s.put(key);
-    const ivPtr = s.put(iv);
-    const aadPtr = s.put(aad);
-    const dataPtr = s.put(plaintext, paddedLength(plaintext.length) - plaintext.length + TAG_BYTES);
-    const length = this.core.nc_seal(keyPtr, ivPtr, aadPtr, aad.length, dataPtr, plaintext.length);
-    return s.bytes.slice(dataPtr, dataPtr + length);
+    const room = paddedLength(plaintext.length) - plaintext.length + TAG_BYTES;
+    return this.#run(this.core.nc_seal, key, iv, aad, plaintext, room)!;
   }
 
   /** A256CBC-HS512 open; null for any failure. */
   cbcHs512Open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
-    const s = new Scratch(this.core, key.length + iv.length + aad.length + sealed.length);
-    const keyPtr = s.put(key);
-    const ivPtr = s.put(iv);
-    const aadPtr = s.put(aad);
-    const dataPtr = s.put(sealed);
-    const length = this.core.nc_open(keyPtr, ivPtr, aadPtr, aad.length, dataPtr, sealed.length);
-    return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
+    return this.#run(this.core.nc_open, key, iv, aad, sealed, 0);
   }
 
   /** AES-256-GCM seal: ciphertext ‖ tag. The arguments are checked by `wrapAead`. */
   gcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const s = new Scratch(this.core, key.length + nonce.length + aad.length + plaintext.length + GCM_TAG_BYTES);
-    const keyPtr = s.put(key);
-    const noncePtr = s.put(nonce);
-    const aadPtr = s.put(aad);
-    const dataPtr = s.put(plaintext, GCM_TAG_BYTES);
-    const length = this.core.nc_gcm_seal(keyPtr, noncePtr, aadPtr, aad.length, dataPtr, plaintext.length);
-    return s.bytes.slice(dataPtr, dataPtr + length);
+    return this.#run(this.core.nc_gcm_seal, key, nonce, aad, plaintext, GCM_TAG_BYTES)!;
   }
 
   /** AES-256-GCM open; null for a wrong tag (the module decrypts nothing then). */
   gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
-    const s = new Scratch(this.core, key.length + nonce.length + aad.length + sealed.length);
+    return this.#run(this.core.nc_gcm_open, key, nonce, aad, sealed, 0);
+  }
+
+  /**
+   * Copies key, IV/nonce, AAD and data into the module's memory, with `room`
+   * bytes after the data for the export to write into, runs one of the four
+   * AEAD exports (they share a signature and work in place), and copies the
+   * result out; null when it reports failure.
+   */
+  #run(
+    aead: (keyPtr: number, ivPtr: number, aadPtr: number, aadLen: number, dataPtr: number, dataLen: number) => number,
+    key: Uint8Array,
+    iv: Uint8Array,
+    aad: Uint8Array,
+    data: Uint8Array,
+    room: number,
+  ): Uint8Array | null {
+    const s = new Scratch(this.core, key.length + iv.length + aad.length + data.length + room);
     const keyPtr = s.put(key);
-    const noncePtr = s.put(nonce);
+    const ivPtr = s.put(iv);
     const aadPtr = s.put(aad);
-    const dataPtr = s.put(sealed);
-    const length = this.core.nc_gcm_open(keyPtr, noncePtr, aadPtr, aad.length, dataPtr, sealed.length);
+    const dataPtr = s.put(data, room);
+    const length = aead(keyPtr, ivPtr, aadPtr, aad.length, dataPtr, data.length);
     return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
   }
 
