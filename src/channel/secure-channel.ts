@@ -20,18 +20,14 @@ import type { Fingerprint, Identity } from '../keys/identity.ts';
 import { decodeAlertRecord, peerAlertError } from '../wire/alerts.ts';
 import { FrameDecoder } from '../wire/frames.ts';
 import { MAX_HANDSHAKE_FRAME, type Role } from '../wire/handshake-messages.ts';
-import { BATCH_ITEM_MAX, MessageAssembler, MessageBatch } from '../wire/messages.ts';
+import { BATCH_ITEM_MAX, MessageAssembler } from '../wire/messages.ts';
+import { RecordWriter } from '../wire/record-writer.ts';
 import {
   type KeyUpdatePolicy,
   LANE_COUNT,
-  MAX_RECORD_PLAINTEXT,
   type RandomSource,
   type RecordOpener,
-  RecordType,
-  type RecordSealer,
   type SuiteName,
-  batchRecordType,
-  laneRecordType,
   parseRecordType,
 } from '../wire/records.ts';
 import { abortError, checkTimeout, withDeadline } from '../deadline.ts';
@@ -112,9 +108,16 @@ export interface SendOptions {
 
 type LaneHandler = (message: Buffer) => void;
 
-/** Small messages waiting for the end of the tick to leave in one BATCH record. */
+/** A message send() accepted: how far it is sealed, and how many of its bytes still count as queued. */
+interface Outgoing {
+  readonly lane: number;
+  readonly message: Uint8Array;
+  offset: number;
+  queued: number;
+}
+
+/** The promise of the small messages waiting in the writer's batch for the end of the tick. */
 interface PendingBatch {
-  batch: MessageBatch;
   sent: Promise<void>;
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -167,7 +170,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   readonly #maxMessageBytes: number;
   readonly #decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME);
   readonly #handshake: Handshake;
-  #sealer?: RecordSealer;
+  /** Seals what this side sends, once the handshake is done. */
+  #writer?: RecordWriter;
   #opener?: RecordOpener;
 
   /** Settles when the peer's hello has been read and its key verified. */
@@ -198,6 +202,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   readonly #waiters: Waiter[] = [];
   #sendTail: Promise<void> = Promise.resolve();
   #pendingSends = 0;
+  /** Bytes of messages send() accepted that are neither sealed nor in the writer's batch yet. */
+  #queuedBytes = 0;
   #batch?: PendingBatch;
   #closeTimer?: NodeJS.Timeout;
   #lingerTimer?: NodeJS.Timeout;
@@ -340,7 +346,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       }
       return this.#batchMessage(lane, message);
     }
-    const run = () => this.#writeMessage(lane, message, options.signal);
+    const outgoing: Outgoing = { lane, message, offset: 0, queued: message.length };
+    this.#queuedBytes += message.length;
+    const run = () => this.#writeMessage(outgoing, options.signal);
     // With nothing ahead of it a message is written at once — synchronously when the socket has room.
     const direct = this.#pendingSends === 0;
     this.#pendingSends++;
@@ -373,8 +381,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   async updateKeys(): Promise<void> {
     await this.ready;
     this.#assertWritable();
-    if (this.#batch) this.#flushBatch();
-    this.#writeFrames(this.#sealer!.updateKey());
+    this.#flushBatch();
+    this.#writer!.sealKeyUpdate();
+    this.#writeOutput();
     await new Promise<void>((resolve, reject) => {
       this.socket.write(EMPTY, (error) => (error ? reject(this.#error ?? lostConnection(error)) : resolve()));
     });
@@ -385,48 +394,65 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
    * room, so the common small send costs no promise round trips; the
    * pending-send count is therefore settled synchronously too.
    */
-  #writeMessage(lane: number, message: Uint8Array, signal?: AbortSignal): Promise<void> {
+  #writeMessage(outgoing: Outgoing, signal?: AbortSignal): Promise<void> {
     let rest: Promise<void> | undefined;
     try {
       if (signal?.aborted) throw abortError(signal);
       if (this.#handshake.state !== 'done') {
         rest = this.ready.then(() => {
           this.#assertWritable();
-          return this.#writeFragments(lane, message, 0, signal);
+          return this.#writeFragments(outgoing, signal);
         });
       } else {
         this.#assertWritable();
-        rest = this.#writeFragments(lane, message, 0, signal);
+        rest = this.#writeFragments(outgoing, signal);
       }
     } catch (error) {
-      this.#pendingSends--;
+      this.#settleSend(outgoing);
       return Promise.reject(error);
     }
     if (!rest) {
-      this.#pendingSends--;
+      this.#settleSend(outgoing);
       return RESOLVED;
     }
-    return rest.finally(() => this.#pendingSends--);
+    return rest.finally(() => this.#settleSend(outgoing));
+  }
+
+  /** The message is done with, sent or not: it no longer counts as queued. */
+  #settleSend(outgoing: Outgoing): void {
+    this.#pendingSends--;
+    this.#unqueue(outgoing, outgoing.queued);
+  }
+
+  #unqueue(outgoing: Outgoing, bytes: number): void {
+    outgoing.queued -= bytes;
+    this.#queuedBytes -= bytes;
   }
 
   /**
-   * Writes fragments from `offset`; returns a promise only if it had to wait
+   * Writes the rest of a message; returns a promise only if it had to wait
    * for 'drain'. A small message has one encoding, a BATCH entry, whichever
    * path it takes.
    */
-  #writeFragments(lane: number, message: Uint8Array, offset: number, signal?: AbortSignal): Promise<void> | undefined {
-    if (message.length <= BATCH_ITEM_MAX) return this.#batchMessage(lane, message);
-    do {
-      const end = Math.min(offset + MAX_RECORD_PLAINTEXT, message.length);
-      const final = end === message.length;
-      const flushed = this.#sealAndWrite(laneRecordType(lane, final), message.subarray(offset, end));
-      offset = end;
-      if (!flushed) return this.#afterDrain(lane, message, offset, final, signal);
-    } while (offset < message.length);
-    return undefined;
+  #writeFragments(outgoing: Outgoing, signal?: AbortSignal): Promise<void> | undefined {
+    const { lane, message } = outgoing;
+    if (message.length <= BATCH_ITEM_MAX) {
+      this.#unqueue(outgoing, outgoing.queued);
+      return this.#batchMessage(lane, message);
+    }
+    const writer = this.#writer!;
+    for (;;) {
+      const offset = writer.sealFragments(lane, message, outgoing.offset, SEND_BUFFER_BYTES - this.socket.writableLength);
+      this.#unqueue(outgoing, offset - outgoing.offset);
+      outgoing.offset = offset;
+      const flushed = this.#writeOutput();
+      if (!flushed) return this.#afterDrain(outgoing, signal);
+      if (offset === message.length) return undefined;
+    }
   }
 
-  async #afterDrain(lane: number, message: Uint8Array, offset: number, final: boolean, signal?: AbortSignal): Promise<void> {
+  async #afterDrain(outgoing: Outgoing, signal?: AbortSignal): Promise<void> {
+    const final = outgoing.offset === outgoing.message.length;
     try {
       await waitForDrain(this.socket, signal);
     } catch (error) {
@@ -437,7 +463,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     }
     if (final) return;
     this.#assertWritable();
-    await this.#writeFragments(lane, message, offset, signal);
+    await this.#writeFragments(outgoing, signal);
   }
 
   #assertWritable(): void {
@@ -447,43 +473,34 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   /** Adds a small message to this tick's batch; resolves when the batch's record is written. */
   #batchMessage(lane: number, message: Uint8Array): Promise<void> {
-    let pending = this.#batch;
-    if (pending && (pending.batch.lane !== lane || !pending.batch.add(message))) {
+    const writer = this.#writer!;
+    if (!writer.addToBatch(lane, message)) {
       this.#flushBatch();
-      pending = undefined;
+      writer.addToBatch(lane, message);
     }
-    if (!pending) {
+    if (!this.#batch) {
       let resolve!: () => void;
       let reject!: (error: unknown) => void;
       const sent = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      pending = this.#batch = { batch: new MessageBatch(lane), sent, resolve, reject };
-      pending.batch.add(message);
+      this.#batch = { sent, resolve, reject };
       this.#corkUntilEndOfTick();
     }
-    return pending.sent;
+    return this.#batch.sent;
   }
 
+  /** Seals and writes this tick's batch, if any; its sends resolve once the socket has taken it. */
   #flushBatch(): void {
     const pending = this.#batch;
     if (!pending) return;
     this.#batch = undefined;
     try {
-      const flushed = this.#writeFrames(this.#sealer!.seal(batchRecordType(pending.batch.lane), pending.batch.plaintext));
+      this.#writer!.sealBatch();
+      const flushed = this.#writeOutput();
       if (flushed) pending.resolve();
       else waitForDrain(this.socket).then(pending.resolve, (error: unknown) => pending.reject(this.#error ?? error));
     } catch (error) {
       pending.reject(error);
     }
-  }
-
-  /**
-   * Seals and writes one record after any batched messages queued before
-   * it — sealing assigns the sequence number, so records must be sealed in
-   * the order they are written. Returns false when the caller should wait for 'drain'.
-   */
-  #sealAndWrite(type: number, plaintext: Uint8Array): boolean {
-    if (this.#batch) this.#flushBatch();
-    return this.#writeFrames(this.#sealer!.seal(type, plaintext));
   }
 
   /**
@@ -498,9 +515,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.socket.uncork();
   }
 
-  #writeFrames(buffers: Uint8Array[]): boolean {
+  /** Writes what the writer has sealed; false when the caller should wait for 'drain'. */
+  #writeOutput(): boolean {
     this.#corkUntilEndOfTick();
-    for (const buffer of buffers) this.socket.write(buffer);
+    for (const buffer of this.#writer!.take()) this.socket.write(buffer);
     return this.socket.writableLength < SEND_BUFFER_BYTES;
   }
 
@@ -729,7 +747,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   #onHandshakeDone(): void {
     const session = this.#handshake.session!;
-    this.#sealer = session.sealer;
+    this.#writer = new RecordWriter(session.sealer);
     this.#opener = session.opener;
     this.#decoder.maxFrameBytes = session.suite.maxFrameBytes;
     this.#resolveReady();
@@ -763,7 +781,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #sendClose(): void {
     if (this.#closeSent || this.#finished) return;
     this.#closeSent = true;
-    this.#sealAndWrite(RecordType.CLOSE, new Uint8Array(0));
+    this.#flushBatch();
+    this.#writer!.sealClose();
+    this.#writeOutput();
     if (this.#peerClosed) this.socket.end();
     this.#startCloseTimer(CLOSE_TIMEOUT_MS);
   }
@@ -871,6 +891,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       for (const waiter of this.#waiters.splice(0)) waiter.reject(pending);
       this.#batch?.reject(pending);
       this.#batch = undefined;
+      this.#writer?.discardBatch();
     }
     if (!this.#lingering) this.socket.destroy();
     this.#closedCleanly = !error && this.#peerClosed && this.#closeSent;
