@@ -324,7 +324,7 @@ describe('review: the frame decoder holds what it was sent, not an object per ch
 describe('review: application messages nobody reads count against the budget', () => {
   it('clients whose messages a server never reads are dropped once they hold more than the budget; read ones are refunded', { timeout: 120_000 }, async () => {
     const codes: string[] = [];
-    const held: Channel[] = [];
+    const held: Channel<net.Socket>[] = [];
     const server = createServer(
       {
         identity: serverId,

@@ -1,8 +1,10 @@
 /**
- * A SecureChannel drives the sans-I/O handshake over a connected socket,
- * then carries messages as netcrypt/1 records: fragmented to at most 64 KiB
- * per record, reassembled up to `maxMessageBytes`, with backpressure both
- * ways and an authenticated close. It owns the socket from construction.
+ * A SecureChannel drives the sans-I/O handshake over a connected transport
+ * — any byte-stream Duplex: a TCP socket, a SOCKS or TLS socket, a
+ * WebSocket stream, a child's stdio, an in-memory pair — then carries
+ * messages as netcrypt/1 records: fragmented to at most 64 KiB per record,
+ * reassembled up to `maxMessageBytes`, with backpressure both ways and an
+ * authenticated close. It owns the transport from construction.
  *
  * Messages travel on lanes: lane 0 is the application's (`send`,
  * `receive`, async iteration, 'message'); other lanes belong to layers
@@ -10,7 +12,6 @@
  */
 
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
@@ -163,8 +164,17 @@ function lostConnection(cause?: unknown): NetcryptError {
   return new NetcryptError(ErrorCode.TRUNCATED, 'connection ended without an authenticated close', { cause });
 }
 
-export class SecureChannel extends EventEmitter<SecureChannelEvents> {
-  readonly socket: Socket;
+/** A transport that can turn off Nagle's algorithm (net.Socket and its subclasses). */
+function hasNoDelay(transport: Duplex): transport is Duplex & { setNoDelay(noDelay: boolean): unknown } {
+  return typeof (transport as { setNoDelay?: unknown }).setNoDelay === 'function';
+}
+
+export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<SecureChannelEvents> {
+  /**
+   * The byte stream the records travel on, owned by the channel: read its
+   * addresses or counters, but do not read, write, pause or end it.
+   */
+  readonly transport: T;
   readonly role: Role;
   readonly #setup: ChannelSetup;
   readonly #maxMessageBytes: number;
@@ -222,9 +232,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.socket.uncork();
   };
 
-  constructor(socket: Socket, setup: ChannelSetup) {
+  /** `transport` must be connected (or, like a WebSocket stream, buffer writes until it is) and not yet read from. */
+  constructor(transport: T, setup: ChannelSetup) {
     super();
-    this.socket = socket;
+    this.transport = transport;
     this.role = setup.role;
     this.#setup = setup;
     this.#maxMessageBytes = setup.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -261,21 +272,26 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.ready.catch(() => {});
 
     if (this.#finished) return; // the signal was already aborted
-    socket.setNoDelay(true);
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('error', this.#onSocketError);
-    socket.on('close', this.#onSocketClose);
-    // A socket that died before we took it over (e.g. reset while our key was generated), whose
+    if (hasNoDelay(transport)) transport.setNoDelay(true);
+    transport.on('data', this.#onData);
+    transport.on('end', this.#onEnd);
+    transport.on('error', this.#onSocketError);
+    transport.on('close', this.#onSocketClose);
+    // A transport that died before we took it over (e.g. reset while our key was generated), whose
     // end someone else already read, or that was already ended on our side: none can carry a
     // handshake, and waiting for events that have passed would only run into the deadline.
-    if (socket.destroyed || socket.readableEnded || !socket.writable) {
-      this.destroy(lostConnection(socket.errored ?? undefined));
+    if (transport.destroyed || transport.readableEnded || !transport.writable) {
+      this.destroy(lostConnection(transport.errored ?? undefined));
       return;
     }
-    // A socket handed over paused (e.g. by the SOCKS dialer, holding early bytes) must flow now.
-    socket.resume();
+    // A transport handed over paused (e.g. by the SOCKS dialer, holding early bytes) must flow now.
+    transport.resume();
     this.#writeHandshake(this.#handshake.start());
+  }
+
+  /** @deprecated The same object as `transport`, under its name from when it was always a net.Socket. */
+  get socket(): T {
+    return this.transport;
   }
 
   get peer(): PeerIdentity | undefined {

@@ -1,11 +1,11 @@
-/** Waiting on sockets, cleaning up listeners afterwards. */
+/** Waiting on transports (sockets or any Duplex), cleaning up listeners afterwards. */
 
-import type { Socket } from 'node:net';
+import type { Duplex, Writable } from 'node:stream';
 import { abortError } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 
 /** Resolves on 'drain'; rejects if the socket closes first or the signal aborts. */
-export function waitForDrain(socket: Socket, signal?: AbortSignal): Promise<void> {
+export function waitForDrain(socket: Writable, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       socket.off('drain', onDrain);
@@ -35,7 +35,7 @@ export function waitForDrain(socket: Socket, signal?: AbortSignal): Promise<void
  * socket over: a reset meanwhile must not become an uncaught 'error'. The
  * socket is then destroyed, and whoever takes it over sees that.
  */
-export async function awaitBeforeTakeover<T>(socket: Socket, work: Promise<T>): Promise<T> {
+export async function awaitBeforeTakeover<T>(socket: Duplex, work: Promise<T>): Promise<T> {
   const ignoreEarlyError = (): void => {};
   socket.on('error', ignoreEarlyError);
   try {

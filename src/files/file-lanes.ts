@@ -184,7 +184,7 @@ export class FileLanes {
 
   constructor(channel: SecureChannel) {
     this.channel = channel;
-    if (channel.socket.destroyed) this.#onClose(new NetcryptError(ErrorCode.CLOSED, 'channel is closed'));
+    if (channel.transport.destroyed) this.#onClose(new NetcryptError(ErrorCode.CLOSED, 'channel is closed'));
     channel.once('close', (error) => this.#onClose(error ?? new NetcryptError(ErrorCode.CLOSED, 'channel closed during a file transfer')));
     channel.onLane(CONTROL_LANE, (message) => this.#onControl(message), { maxMessageBytes: MAX_CONTROL_MESSAGE_BYTES });
     channel.onLane(DATA_LANE, (chunk) => this.#onContent(chunk));

@@ -5,10 +5,11 @@
  * function of that name in files/ with this channel as its first argument.
  */
 
+import type { Duplex } from 'node:stream';
 import { SecureChannel } from '../channel/secure-channel.ts';
 import * as files from '../files/index.ts';
 
-export class Channel extends SecureChannel {
+export class Channel<T extends Duplex = Duplex> extends SecureChannel<T> {
   /** Streams one file to the peer (docs/FILES.md). */
   sendFile(path: string, options?: files.FileSendOptions): Promise<files.FileResult> {
     return files.sendFile(this, path, options);

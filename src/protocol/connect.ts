@@ -2,10 +2,12 @@
  * The modern API's client side: connect() hands out Channels whose
  * handshake is complete and whose peer passed the trust options, and can
  * dial through Tor (or any SOCKS5 proxy). secureSocket() runs the handshake
- * on a socket already connected; createServer() (server.ts) uses it.
+ * on a socket or any other Duplex already connected (a WebSocket stream, a
+ * child's stdio, an in-memory pair); createServer() (server.ts) uses it.
  */
 
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type BackendChoice, resolveBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
@@ -66,12 +68,15 @@ export interface ConnectOptions extends ChannelOptions {
 export type ChannelBounds = Pick<ChannelSetup, 'inboundBudget' | 'unfinishedMessageTimeoutMs'>;
 
 /**
- * Runs the handshake on a connected socket. The channel owns the socket from
- * here on. One deadline, `handshakeTimeoutMs`, covers the whole call —
- * resolving the identity and backend as well as the handshake — so no
+ * Runs the handshake on a connected transport: a net.Socket, or any Duplex
+ * byte stream, such as `createWebSocketStream(ws)` from `ws`, a child
+ * process's stdio joined by `Duplex.from({ readable, writable })`, or one end
+ * of `duplexPair()`. The channel owns the transport from here on
+ * (`channel.transport`). One deadline, `handshakeTimeoutMs`, covers the whole
+ * call — resolving the identity and backend as well as the handshake — so no
  * window between them can leave it unsettled.
  */
-export async function secureSocket(socket: net.Socket, role: Role, options: ChannelOptions = {}, bounds: ChannelBounds = {}): Promise<Channel> {
+export async function secureSocket<T extends Duplex>(socket: T, role: Role, options: ChannelOptions = {}, bounds: ChannelBounds = {}): Promise<Channel<T>> {
   let verifier: Verifier;
   let timeoutMs: number;
   try {
@@ -81,7 +86,7 @@ export async function secureSocket(socket: net.Socket, role: Role, options: Chan
     socket.destroy();
     throw error;
   }
-  let channel: Channel | undefined;
+  let channel: Channel<T> | undefined;
   return withDeadline(
     async () => {
       let resolved: [Identity, Backend];
@@ -106,14 +111,14 @@ function resolveIdentityAndBackend(options: ChannelOptions): Promise<[Identity, 
 }
 
 /** A channel on `socket`, its handshake under way; invalid options destroy the socket rather than leave it open. */
-function openChannel(
-  socket: net.Socket,
+function openChannel<T extends Duplex>(
+  socket: T,
   role: Role,
   options: ChannelOptions,
   [identity, backend]: [Identity, Backend],
   verifyPeer: Verifier,
   bounds: ChannelBounds = {},
-): Channel {
+): Channel<T> {
   try {
     return new Channel(socket, {
       role,
@@ -148,7 +153,7 @@ function dial(host: string, port: number, timeoutMs: number, signal?: AbortSigna
 }
 
 /** Connects, runs the handshake as the client, and checks the server's key against the trust options. */
-export async function connect(options: ConnectOptions): Promise<Channel> {
+export async function connect(options: ConnectOptions): Promise<Channel<net.Socket>> {
   if (!options || (options.socket === undefined && !Number.isInteger(options.port))) throw invalidArgument('connect() needs a port');
   const host = options.host ?? '127.0.0.1';
   // A supplied socket has no host:port to file a known-hosts entry under unless the caller names one.
@@ -175,7 +180,7 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
   const cancelDial = new AbortController();
   const dialSignal = options.signal ? AbortSignal.any([options.signal, cancelDial.signal]) : cancelDial.signal;
   let socket = options.socket;
-  let channel: Channel | undefined;
+  let channel: Channel<net.Socket> | undefined;
   return withDeadline(
     async () => {
       // Resolved before dialling: a server may speak as soon as the connection is up.

@@ -27,7 +27,7 @@ export interface OnionServer {
 
 export async function createOnionServer(
   options: OnionServerOptions,
-  onChannel: (channel: Channel) => void | Promise<void>,
+  onChannel: (channel: Channel<net.Socket>) => void | Promise<void>,
 ): Promise<OnionServer> {
   // Every peer arrives from Tor's own loopback address: a per-source limit would throttle them all as one.
   const server = createServer({ ...options, handshakeRate: options.handshakeRate ?? false, maxConnectionsPerSource: options.maxConnectionsPerSource ?? Infinity }, onChannel);

@@ -41,7 +41,7 @@ export interface ServerOptions extends ChannelOptions {
    * channel. The channel is destroyed either way; the server keeps running.
    * Default: ignore.
    */
-  onChannelError?: (error: unknown, channel: Channel) => void;
+  onChannelError?: (error: unknown, channel: Channel<net.Socket>) => void;
   /** Open connections, in the handshake or past it (default 1024); more are refused with ERR_SERVER_BUSY. */
   maxConnections?: number;
   /** Connections still in the handshake (default 128); more are refused with ERR_SERVER_BUSY. */
@@ -91,7 +91,7 @@ const BOUND_CODES: ReadonlySet<string> = new Set([ErrorCode.BUDGET_EXCEEDED, Err
  * callback sees only channels whose handshake completed. The identity is
  * resolved once and shared by every connection.
  */
-export function createServer(options: ServerOptions, onChannel: (channel: Channel) => void | Promise<void>): net.Server {
+export function createServer(options: ServerOptions, onChannel: (channel: Channel<net.Socket>) => void | Promise<void>): net.Server {
   const limits = serverLimits(options);
   const rate = options.handshakeRate === false ? undefined : new HandshakeRateLimiter(options.handshakeRate);
   const pool = new InboundPool(limits.inboundBudgetBytes);
@@ -132,7 +132,7 @@ export function createServer(options: ServerOptions, onChannel: (channel: Channe
     perSource.set(key, fromSource + 1);
     connections++;
     handshakes++;
-    let channel: Channel | undefined;
+    let channel: Channel<net.Socket> | undefined;
     /** Why the pool dropped this connection before its channel was handed over, when it did. */
     let dropped: NetcryptError | undefined;
     const budget = pool.open((error) => {
@@ -174,7 +174,7 @@ export function createServer(options: ServerOptions, onChannel: (channel: Channe
     );
   };
 
-  const serve = async (channel: Channel, report: (error: unknown) => void): Promise<void> => {
+  const serve = async (channel: Channel<net.Socket>, report: (error: unknown) => void): Promise<void> => {
     try {
       await onChannel(channel);
     } catch (error) {
