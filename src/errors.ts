@@ -42,6 +42,13 @@ export const ErrorCode = {
   RATE_LIMITED: 'ERR_RATE_LIMITED',
   /** A server dropped a connection: the peer data it buffers for all connections reached its budget. */
   BUDGET_EXCEEDED: 'ERR_BUDGET_EXCEEDED',
+  /**
+   * The peer's request handler failed: its code is `remoteCode` (e.g. `ERR_NO_HANDLER` when the
+   * peer has none), the message is the handler's (never its stack), `origin` is 'peer'.
+   */
+  REMOTE: 'ERR_REMOTE',
+  /** request() refused at once: `maxPendingRequests` requests are already waiting for their replies. */
+  TOO_MANY_REQUESTS: 'ERR_TOO_MANY_REQUESTS',
   /** An operation was cancelled through an AbortSignal. */
   ABORTED: 'ERR_ABORTED',
   /** A key file or key material could not be used. */
@@ -83,6 +90,8 @@ export interface NetcryptErrorOptions {
   peerCode?: string;
   /** ERR_PEER_ALERT only: whether the alert came under the session keys. */
   authenticated?: boolean;
+  /** ERR_REMOTE only: the code the peer's request handler failed with. */
+  remoteCode?: string;
 }
 
 // Symbol.for is shared by every copy of the package in a process, so the brand
@@ -97,6 +106,8 @@ export class NetcryptError extends Error {
   readonly peerCode?: string;
   /** ERR_PEER_ALERT: true for an ALERT record under the session keys, false for a plaintext handshake alert. */
   readonly authenticated?: boolean;
+  /** ERR_REMOTE: the code the peer's request handler failed with (a claim, not one of ours necessarily). */
+  readonly remoteCode?: string;
   /** For ERR_CONNECT and file errors: the failing system call and its errno, copied from `cause`. */
   readonly syscall?: string;
   readonly errno?: number;
@@ -107,6 +118,7 @@ export class NetcryptError extends Error {
     this.origin = options?.origin ?? 'local';
     if (options?.peerCode !== undefined) this.peerCode = options.peerCode;
     if (options?.authenticated !== undefined) this.authenticated = options.authenticated;
+    if (options?.remoteCode !== undefined) this.remoteCode = options.remoteCode;
     const system = options?.cause as NodeJS.ErrnoException | undefined;
     if (typeof system?.syscall === 'string') this.syscall = system.syscall;
     if (typeof system?.errno === 'number') this.errno = system.errno;

@@ -151,7 +151,7 @@ describe('channel API', () => {
   });
 
   it('records on lanes nobody defined are not accepted', () => {
-    for (const type of [0x16, 0x17, 0x1f, 0x23, 0x27, 0x00, 0xff]) assert.equal(parseRecordType(type), null, `type 0x${type.toString(16)}`);
+    for (const type of [0x18, 0x19, 0x1f, 0x24, 0x27, 0x00, 0xff]) assert.equal(parseRecordType(type), null, `type 0x${type.toString(16)}`);
   });
 });
 

@@ -101,7 +101,7 @@ describe('messages have one encoding (§3)', () => {
     ['a record of an unassigned type', (r: Rec) => [r(0x05, Buffer.alloc(0))], 'ERR_PROTOCOL'],
     ['a KEY_UPDATE record with content', (r: Rec) => [r(RecordType.KEY_UPDATE, Buffer.from([1]))], 'ERR_PROTOCOL'],
     ['a record after a KEY_UPDATE still under the old key', (r: Rec) => [r(RecordType.KEY_UPDATE, Buffer.alloc(0)), r(batchRecordType(0), batchPlaintext(Buffer.from('x')))], 'ERR_AUTH'],
-    ['a record on lane 3', (r: Rec) => [r(batchRecordType(3), batchPlaintext(Buffer.from('x')))], 'ERR_PROTOCOL'],
+    ['a record on lane 4', (r: Rec) => [r(batchRecordType(4), batchPlaintext(Buffer.from('x')))], 'ERR_PROTOCOL'],
     ['a BATCH inside a fragmented message on its lane', (r: Rec) => [r(laneRecordType(0, false), Buffer.alloc(MAX_RECORD_PLAINTEXT)), r(batchRecordType(0), batchPlaintext(Buffer.from('x')))], 'ERR_PROTOCOL'],
     [
       'messages in progress on all lanes together above maxMessageBytes',

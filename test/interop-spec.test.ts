@@ -210,7 +210,7 @@ describe('independent peer as client, library as server', () => {
       await channel.receive().catch(() => undefined);
     });
     const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
-    peer.sendRecord(0x23, batchPlaintext([Buffer.from('lane 3')]));
+    peer.sendRecord(0x24, batchPlaintext([Buffer.from('lane 4')]));
     assert.deepEqual(await peer.next(), { kind: 'alert', code: 'ERR_PROTOCOL' });
   });
 

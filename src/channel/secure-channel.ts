@@ -7,8 +7,8 @@
  * authenticated close. It owns the transport from construction.
  *
  * Messages travel on lanes: lane 0 is the application's (`send`,
- * `receive`, async iteration, 'message'); other lanes belong to layers
- * above (file transfer) and never mix with it.
+ * `receive`, async iteration, 'message'); lane 3 to request/response
+ * (requests.ts); the others to layers above (file transfer). They never mix.
  */
 
 import { EventEmitter } from 'node:events';
@@ -33,6 +33,8 @@ import {
 } from '../wire/records.ts';
 import { abortError, checkTimeout, withDeadline } from '../deadline.ts';
 import { waitForDrain } from './socket-waits.ts';
+import { MAX_REQUEST_MESSAGE_BYTES, REQUEST_LANE } from '../wire/request-messages.ts';
+import { type RequestHandler, RequestLane, type RequestOptions, checkMaxPendingRequests } from './requests.ts';
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -96,6 +98,8 @@ export interface ChannelSetup {
   suites?: readonly SuiteName[];
   /** When to ratchet the sending key by itself; `false` offers no key updates (see HandshakeOptions). */
   keyUpdate?: KeyUpdatePolicy | false;
+  /** Most of this side's requests waiting for replies at once (default and maximum 128); more reject with ERR_TOO_MANY_REQUESTS. */
+  maxPendingRequests?: number;
 }
 
 export interface ReceiveOptions {
@@ -203,6 +207,9 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   #resolveClosed!: () => void;
 
   readonly #assembler: MessageAssembler;
+  /** Request/response (lane 3), set up on first use by either side. */
+  #requests?: RequestLane;
+  readonly #maxPendingRequests: number;
   readonly #laneHandlers = new Map<number, LaneHandler>();
   /** Lane messages that arrived before their layer attached, bounded. */
   readonly #unclaimed: (Buffer[] | undefined)[] = new Array(LANE_COUNT);
@@ -245,6 +252,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       this.#unfinishedTimeoutMs = checkTimeout(setup.unfinishedMessageTimeoutMs, 'unfinishedMessageTimeoutMs');
     }
     this.#assembler = new MessageAssembler(this.#maxMessageBytes);
+    this.#maxPendingRequests = checkMaxPendingRequests(setup.maxPendingRequests);
+    this.onLane(REQUEST_LANE, (message) => this.#requestLane().receive(message), { maxMessageBytes: MAX_REQUEST_MESSAGE_BYTES });
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     const { role, identity, backend, random, suites, keyUpdate } = setup;
     this.#handshake = new Handshake({ role, identity, backend, random, suites, keyUpdate });
@@ -544,6 +553,26 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#corked = true;
     this.socket.cork();
     process.nextTick(this.#endOfTick);
+  }
+
+  // ── requests (requests.ts) ─────────────────────────────────────────────
+
+  /**
+   * Sends a request on its own lane and resolves with the peer's reply. A
+   * failing handler rejects it with ERR_REMOTE (`remoteCode`); a timeout or
+   * abort rejects it and cancels it at the peer.
+   */
+  async request(data: Uint8Array | string, options?: RequestOptions): Promise<Buffer> {
+    return this.#requestLane().request(toBytes(data), options);
+  }
+
+  /** Answers the peer's requests with `handler`'s result; register it before the handshake ends or in the tick the channel is handed over. */
+  onRequest(handler: RequestHandler): void {
+    this.#requestLane().onRequest(handler);
+  }
+
+  #requestLane(): RequestLane {
+    return (this.#requests ??= new RequestLane(this, { maxPendingRequests: this.#maxPendingRequests, channelError: () => this.#error }));
   }
 
   // ── receiving ──────────────────────────────────────────────────────────

@@ -48,6 +48,8 @@ export interface ChannelOptions extends TrustOptions {
    * KEY_UPDATE (default 2^24; 2^34 plaintext bytes also trigger one).
    */
   keyUpdateRecords?: number;
+  /** Most requests (`channel.request()`) waiting for replies at once, 1 to 128 (default 128); more reject with ERR_TOO_MANY_REQUESTS. */
+  maxPendingRequests?: number;
 }
 
 export interface ConnectOptions extends ChannelOptions {
@@ -130,6 +132,7 @@ function openChannel<T extends Duplex>(
       signal: options.signal,
       suites: options.suites,
       keyUpdate: options.keyUpdateRecords === undefined ? undefined : { ...DEFAULT_KEY_UPDATE_POLICY, records: options.keyUpdateRecords },
+      maxPendingRequests: options.maxPendingRequests,
       ...bounds,
     });
   } catch (error) {

@@ -39,10 +39,10 @@ export const RecordType = {
 /**
  * Lanes separate independent message streams on one channel without a
  * header inside every payload: 0 carries application messages, 1 and 2 file
- * transfer (control and content). The lane is part of the record type, so it
+ * transfer (control and content), 3 requests and their replies. The lane is part of the record type, so it
  * is authenticated too; a record on any other lane is a protocol error.
  */
-export const LANE_COUNT = 3;
+export const LANE_COUNT = 4;
 /** Largest plaintext per record; messages above it are fragmented. */
 export const MAX_RECORD_PLAINTEXT = 64 * 1024;
 

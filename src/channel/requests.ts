@@ -1,0 +1,298 @@
+/**
+ * Request/response on lane 3 (docs/PROTOCOL.md §3.1): each side may call
+ * the other and answer the other's calls at the same time, many of each in
+ * flight, correlated by id.
+ *
+ * Ids run 1, 2, 3, … in each direction, so one number per direction tells
+ * every case apart without remembering old ids: an answer to an id above
+ * the last one sent was never asked for (ERR_PROTOCOL); one to an id below
+ * it that no longer waits was cancelled or timed out here, and is dropped.
+ *
+ * Memory is bounded both ways: this side waits for at most
+ * `maxPendingRequests` answers (request() refuses more at once), and holds at
+ * most MAX_OUTSTANDING_REQUESTS of the peer's requests — a peer that sends
+ * more has broken the protocol's limit and the channel ends.
+ */
+
+import { abortError, checkTimeout } from '../deadline.ts';
+import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+import {
+  MAX_OUTSTANDING_REQUESTS,
+  MAX_REQUEST_BODY_BYTES,
+  REMOTE_CODE,
+  REQUEST_LANE,
+  REQUEST_OVERHEAD_BYTES,
+  type RequestMessage,
+  decodeRequestMessage,
+  encodeCancel,
+  encodeError,
+  encodeReply,
+  encodeRequest,
+} from '../wire/request-messages.ts';
+import type { SecureChannel } from './secure-channel.ts';
+
+export interface RequestOptions {
+  /** Rejects with ERR_TIMEOUT, and cancels the request at the peer, after this long without an answer. */
+  timeoutMs?: number;
+  /** Aborting rejects with ERR_ABORTED and cancels the request at the peer. */
+  signal?: AbortSignal;
+}
+
+export interface RequestContext {
+  /** Aborts when the caller cancels (its timeout or abort) or the channel ends; the answer is then dropped. */
+  signal: AbortSignal;
+}
+
+export type RequestHandler = (data: Buffer, context: RequestContext) => Uint8Array | string | Promise<Uint8Array | string>;
+
+/** Remote codes this side sends for failures that are not the handler's own. */
+export const RemoteCode = {
+  /** The peer has no request handler. */
+  NO_HANDLER: 'ERR_NO_HANDLER',
+  /** The handler threw something without a usable code. */
+  HANDLER_FAILED: 'ERR_HANDLER_FAILED',
+} as const;
+
+export function checkMaxPendingRequests(value: number | undefined): number {
+  const max = value ?? MAX_OUTSTANDING_REQUESTS;
+  if (!Number.isInteger(max) || max < 1 || max > MAX_OUTSTANDING_REQUESTS) {
+    throw invalidArgument(`maxPendingRequests must be an integer between 1 and ${MAX_OUTSTANDING_REQUESTS}`);
+  }
+  return max;
+}
+
+interface Pending {
+  resolve: (reply: Buffer) => void;
+  reject: (error: NetcryptError) => void;
+  timer?: NodeJS.Timeout;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** A peer's request this side has not answered yet; `body` is set while it waits for a handler. */
+interface Incoming {
+  controller: AbortController;
+  body?: Buffer;
+}
+
+function protocolError(message: string): NetcryptError {
+  return new NetcryptError(ErrorCode.PROTOCOL, `requests: ${message}`);
+}
+
+function closedError(message = 'channel is closed'): NetcryptError {
+  return new NetcryptError(ErrorCode.CLOSED, message);
+}
+
+/** The code to report for what a handler threw: a NetcryptError's, or a safe `code` string, else a generic one. */
+function remoteCodeOf(error: unknown): string {
+  if (error instanceof NetcryptError) return error.code;
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && REMOTE_CODE.test(code) ? code : RemoteCode.HANDLER_FAILED;
+}
+
+function remoteTextOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'string') return error;
+  return 'the request handler failed';
+}
+
+export class RequestLane {
+  readonly #channel: SecureChannel;
+  readonly #maxPending: number;
+  /** The channel's failure, if any: what requests made after it reject with. */
+  readonly #channelError: () => NetcryptError | undefined;
+  #handler?: RequestHandler;
+
+  /** The id of the next request this side sends. */
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  /** The id of the peer's last request; its next must be one more. */
+  #lastIncomingId = 0;
+  readonly #incoming = new Map<number, Incoming>();
+  /** Set while requests that came before any handler wait for the end of this turn of the event loop. */
+  #noHandlerCheck?: NodeJS.Immediate;
+  #ended?: NetcryptError;
+
+  constructor(channel: SecureChannel, options: { maxPendingRequests: number; channelError: () => NetcryptError | undefined }) {
+    this.#channel = channel;
+    this.#maxPending = options.maxPendingRequests;
+    this.#channelError = options.channelError;
+    channel.once('end', () => this.#rejectPending(closedError('the peer closed the channel before answering')));
+    channel.once('close', (error) => this.#onClose(error ?? closedError()));
+  }
+
+  // ── calling the peer ───────────────────────────────────────────────────
+
+  request(body: Uint8Array, options: RequestOptions = {}): Promise<Buffer> {
+    const { timeoutMs, signal } = options;
+    try {
+      if (timeoutMs !== undefined) checkTimeout(timeoutMs);
+      // Checked before an id is taken: an id never sent would leave a gap the peer refuses.
+      if (body.length > MAX_REQUEST_BODY_BYTES) throw invalidArgument(`request of ${body.length} bytes exceeds ${MAX_REQUEST_BODY_BYTES}`);
+      if (body.length + REQUEST_OVERHEAD_BYTES > this.#channel.maxMessageBytes) throw invalidArgument(`request of ${body.length} bytes exceeds maxMessageBytes`);
+      if (signal?.aborted) throw abortError(signal, 'request');
+      if (this.#channel.closed || this.#ended) throw this.#channelError() ?? this.#ended ?? closedError();
+      if (this.#pending.size >= this.#maxPending) {
+        throw new NetcryptError(ErrorCode.TOO_MANY_REQUESTS, `${this.#pending.size} requests already wait for replies (maxPendingRequests)`);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const id = this.#nextId++;
+    const reply = new Promise<Buffer>((resolve, reject) => {
+      const pending: Pending = { resolve, reject };
+      if (timeoutMs !== undefined) {
+        pending.timer = setTimeout(() => this.#cancel(id, new NetcryptError(ErrorCode.TIMEOUT, `request timed out after ${timeoutMs} ms`)), timeoutMs);
+      }
+      if (signal) {
+        pending.signal = signal;
+        pending.onAbort = () => this.#cancel(id, abortError(signal, 'request'));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      this.#pending.set(id, pending);
+    });
+    this.#channel.sendOnLane(REQUEST_LANE, encodeRequest(id, body)).catch((error: unknown) => {
+      this.#settle(id)?.reject(error instanceof NetcryptError ? error : closedError());
+    });
+    return reply;
+  }
+
+  /** The caller gave up: its promise rejects now, and the peer is told so its handler can stop. */
+  #cancel(id: number, error: NetcryptError): void {
+    const pending = this.#settle(id);
+    if (!pending) return;
+    pending.reject(error);
+    if (!this.#channel.closed) this.#channel.sendOnLane(REQUEST_LANE, encodeCancel(id)).catch(() => {});
+  }
+
+  /** Forgets request `id` and returns what waited for it, if anything still did. */
+  #settle(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (!pending) return undefined;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    if (pending.onAbort) pending.signal!.removeEventListener('abort', pending.onAbort);
+    return pending;
+  }
+
+  #rejectPending(error: NetcryptError): void {
+    this.#ended ??= error;
+    for (const id of [...this.#pending.keys()]) this.#settle(id)!.reject(error);
+  }
+
+  // ── answering the peer ─────────────────────────────────────────────────
+
+  /**
+   * Sets the handler for the peer's requests (replacing any earlier one).
+   * Requests that arrived before the first handler wait for it until the end
+   * of the event-loop turn they arrived in, then are answered ERR_NO_HANDLER.
+   */
+  onRequest(handler: RequestHandler): void {
+    if (typeof handler !== 'function') throw invalidArgument('onRequest needs a function');
+    this.#handler = handler;
+    for (const [id, incoming] of this.#incoming) {
+      if (incoming.body === undefined) continue;
+      const body = incoming.body;
+      incoming.body = undefined;
+      this.#run(id, body, incoming);
+    }
+  }
+
+  // ── the lane ───────────────────────────────────────────────────────────
+
+  /** Runs inside the channel's record processing: a throw ends the channel with that error. */
+  receive(bytes: Buffer): void {
+    const message = decodeRequestMessage(bytes);
+    switch (message.kind) {
+      case 'request':
+        return this.#onRequest(message.id, message.body);
+      case 'cancel':
+        return this.#onCancel(message.id);
+      default:
+        return this.#onAnswer(message);
+    }
+  }
+
+  #onRequest(id: number, body: Buffer): void {
+    if (id !== this.#lastIncomingId + 1) throw protocolError(`request id ${id} after ${this.#lastIncomingId}; ids must increase by one`);
+    this.#lastIncomingId = id;
+    if (this.#incoming.size >= MAX_OUTSTANDING_REQUESTS) throw protocolError(`the peer has more than ${MAX_OUTSTANDING_REQUESTS} requests outstanding`);
+    const incoming: Incoming = { controller: new AbortController() };
+    this.#incoming.set(id, incoming);
+    if (this.#handler) return this.#run(id, body, incoming);
+    incoming.body = body;
+    this.#noHandlerCheck ??= setImmediate(() => this.#answerUnhandled());
+  }
+
+  #answerUnhandled(): void {
+    this.#noHandlerCheck = undefined;
+    for (const [id, incoming] of this.#incoming) {
+      if (incoming.body === undefined) continue;
+      incoming.body = undefined;
+      this.#answer(id, incoming, () => encodeError(id, RemoteCode.NO_HANDLER, 'no request handler on this side'));
+    }
+  }
+
+  /** The handler runs after the record processing that delivered the request, not inside it. */
+  #run(id: number, body: Buffer, incoming: Incoming): void {
+    const handler = this.#handler!;
+    const result = Promise.resolve().then(() => {
+      // Cancelled, or the channel ended, before the handler started: #answer drops whatever this returns.
+      if (this.#incoming.get(id) !== incoming) return '';
+      return handler(body, { signal: incoming.controller.signal });
+    });
+    result.then(
+      (reply) => this.#answer(id, incoming, () => encodeReply(id, replyBytes(reply))),
+      (error: unknown) => this.#answer(id, incoming, () => encodeError(id, remoteCodeOf(error), remoteTextOf(error))),
+    );
+  }
+
+  /** Sends the answer unless the request was cancelled or the channel ended meanwhile. */
+  #answer(id: number, incoming: Incoming, encode: () => Buffer): void {
+    if (this.#incoming.get(id) !== incoming) return;
+    this.#incoming.delete(id);
+    let bytes: Buffer;
+    try {
+      bytes = encode();
+      if (bytes.length > this.#channel.maxMessageBytes) throw invalidArgument(`reply of ${bytes.length} bytes exceeds maxMessageBytes`);
+    } catch (error) {
+      // The handler's reply could not be sent (too large, not bytes): the caller hears why.
+      bytes = encodeError(id, remoteCodeOf(error), remoteTextOf(error));
+    }
+    // A channel that is gone leaves nobody to answer.
+    this.#channel.sendOnLane(REQUEST_LANE, bytes).catch(() => {});
+  }
+
+  #onCancel(id: number): void {
+    if (id > this.#lastIncomingId) throw protocolError(`CANCEL for request ${id}, which the peer never sent`);
+    const incoming = this.#incoming.get(id);
+    // Already answered: the cancel crossed the answer.
+    if (!incoming) return;
+    this.#incoming.delete(id);
+    incoming.controller.abort(new NetcryptError(ErrorCode.ABORTED, 'the peer cancelled the request', { origin: 'peer' }));
+  }
+
+  #onAnswer(message: RequestMessage & { kind: 'reply' | 'error' }): void {
+    const pending = this.#settle(message.id);
+    if (!pending) {
+      if (message.id < this.#nextId) return; // a request this side stopped waiting for
+      throw protocolError(`answer to request ${message.id}, which this side never sent`);
+    }
+    if (message.kind === 'reply') pending.resolve(message.body);
+    else pending.reject(new NetcryptError(ErrorCode.REMOTE, message.message, { origin: 'peer', remoteCode: message.code }));
+  }
+
+  #onClose(error: NetcryptError): void {
+    this.#rejectPending(error);
+    clearImmediate(this.#noHandlerCheck);
+    const incoming = [...this.#incoming.values()];
+    this.#incoming.clear();
+    for (const { controller } of incoming) controller.abort(error);
+  }
+}
+
+function replyBytes(reply: Uint8Array | string): Uint8Array {
+  if (typeof reply === 'string') return Buffer.from(reply, 'utf8');
+  if (reply instanceof Uint8Array) return reply;
+  throw invalidArgument('a request handler must return a Buffer, Uint8Array or string');
+}

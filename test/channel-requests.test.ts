@@ -1,0 +1,434 @@
+/** Request/response on lane 3 over real loopback channels: storms, failures, cancellation, bounds, hostile peers. */
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import type { SecureChannel } from '../src/channel/secure-channel.ts';
+import { ErrorCode, NetcryptError, isNetcryptError } from '../src/errors.ts';
+import { type ChannelOptions, connect } from '../src/protocol/connect.ts';
+import type { Channel } from '../src/protocol/channel.ts';
+import { createServer } from '../src/protocol/server.ts';
+import {
+  MAX_OUTSTANDING_REQUESTS,
+  MAX_REQUEST_BODY_BYTES,
+  MAX_REQUEST_MESSAGE_BYTES,
+  REQUEST_LANE,
+  encodeCancel,
+  encodeError,
+  encodeReply,
+  encodeRequest,
+} from '../src/wire/request-messages.ts';
+import { testIdentities } from './helpers/identities.ts';
+import { serve } from './helpers/net.ts';
+
+const [serverId, clientId] = await testIdentities();
+
+const hasCode = (code: string, remoteCode?: string) => (error: unknown) =>
+  isNetcryptError(error) && error.code === code && (remoteCode === undefined || error.remoteCode === remoteCode);
+
+/** Both ends of one loopback channel; the server end is handed over with `onServer` already applied. */
+async function pair(options: { client?: Partial<ChannelOptions>; server?: Partial<ChannelOptions>; onServer?: (channel: Channel) => void } = {}) {
+  let handOver!: (channel: Channel) => void;
+  const serverSide = new Promise<Channel>((resolve) => (handOver = resolve));
+  const server = createServer({ identity: serverId, handshakeRate: false, ...options.server }, (channel) => {
+    options.onServer?.(channel);
+    handOver(channel);
+  });
+  const port = await serve(server);
+  const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint, ...options.client });
+  const channels = { client, server: await serverSide };
+  after(() => {
+    channels.client.destroy();
+    channels.server.destroy();
+  });
+  return channels;
+}
+
+/** A small deterministic PRNG (mulberry32), so a failing storm can be replayed. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once the peer's channel has ended, with the error it ended with. */
+function closeReason(channel: SecureChannel): Promise<NetcryptError | undefined> {
+  return once(channel, 'close').then(([error]) => error as NetcryptError | undefined);
+}
+
+describe('requests: answers', () => {
+  it('resolves with the reply, in both directions, strings and bytes alike', async () => {
+    const { client, server } = await pair({ onServer: (channel) => channel.onRequest((data) => `server got ${data}`) });
+    client.onRequest((data) => Buffer.concat([Buffer.from('client got '), data]));
+    assert.equal((await client.request('ping')).toString(), 'server got ping');
+    assert.equal((await server.request(Buffer.from([1, 2, 3]))).toString('hex'), '636c69656e7420676f7420010203');
+    assert.equal((await client.request(new Uint8Array(0))).toString(), 'server got ');
+  });
+
+  it('carries bodies up to the limit, fragmented, and refuses a larger one before sending anything', async () => {
+    const { client } = await pair({ onServer: (channel) => channel.onRequest((data) => data.subarray(0, 7)) });
+    const big = Buffer.alloc(MAX_REQUEST_BODY_BYTES, 0xab);
+    assert.deepEqual(await client.request(big), big.subarray(0, 7));
+    await assert.rejects(client.request(Buffer.alloc(MAX_REQUEST_BODY_BYTES + 1)), hasCode(ErrorCode.INVALID_ARGUMENT));
+    // The refused one took no id: the next request is still in sequence for the peer.
+    assert.equal((await client.request('after')).toString(), 'after');
+  });
+
+  it('a reply above the limit reaches the caller as ERR_REMOTE, not as a stuck request', async () => {
+    const { client } = await pair({ onServer: (channel) => channel.onRequest(() => Buffer.alloc(MAX_REQUEST_BODY_BYTES + 1)) });
+    await assert.rejects(client.request('x'), hasCode(ErrorCode.REMOTE, ErrorCode.INVALID_ARGUMENT));
+  });
+
+  it('a handler that returns neither bytes nor a string is reported as ERR_REMOTE', async () => {
+    const { client } = await pair({ onServer: (channel) => channel.onRequest((() => 42) as never) });
+    await assert.rejects(client.request('x'), hasCode(ErrorCode.REMOTE, ErrorCode.INVALID_ARGUMENT));
+  });
+});
+
+describe('requests: handler failures', () => {
+  const thrown = new Map<string, () => unknown>([
+    ['netcrypt', () => new NetcryptError(ErrorCode.FILE_EXISTS, 'already there')],
+    ['errno', () => Object.assign(new Error('no such file'), { code: 'ENOENT' })],
+    ['app', () => Object.assign(new Error('nope'), { code: 'not-found.v2' })],
+    ['unsafe-code', () => Object.assign(new Error('spaces'), { code: 'has spaces' })],
+    ['long-code', () => Object.assign(new Error('long'), { code: 'E'.repeat(65) })],
+    ['number-code', () => Object.assign(new Error('numeric'), { code: 42 })],
+    ['string', () => 'a plain string'],
+    ['null', () => null],
+    ['control', () => new Error('line\nbreak \u202Eevil\u0007')],
+    ['long-message', () => new Error('é'.repeat(1000))],
+  ]);
+
+  it('reach the caller as ERR_REMOTE with the handler code and message, never the stack', async () => {
+    const { client } = await pair({
+      onServer: (channel) =>
+        channel.onRequest(async (data) => {
+          const kind = data.toString();
+          if (kind === 'sync') throw new Error('thrown synchronously');
+          await delay(1);
+          throw thrown.get(kind)!();
+        }),
+    });
+    const outcome = async (kind: string) => {
+      const error = await client.request(kind).then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e as NetcryptError,
+      );
+      assert.equal(error.code, ErrorCode.REMOTE);
+      assert.equal(error.origin, 'peer');
+      assert.ok(!error.message.includes('    at '), 'no stack frames');
+      return [error.remoteCode, error.message];
+    };
+    assert.deepEqual(await outcome('netcrypt'), ['ERR_FILE_EXISTS', 'already there']);
+    assert.deepEqual(await outcome('errno'), ['ENOENT', 'no such file']);
+    assert.deepEqual(await outcome('app'), ['not-found.v2', 'nope']);
+    assert.deepEqual(await outcome('unsafe-code'), ['ERR_HANDLER_FAILED', 'spaces']);
+    assert.deepEqual(await outcome('long-code'), ['ERR_HANDLER_FAILED', 'long']);
+    assert.deepEqual(await outcome('number-code'), ['ERR_HANDLER_FAILED', 'numeric']);
+    assert.deepEqual(await outcome('string'), ['ERR_HANDLER_FAILED', 'a plain string']);
+    assert.deepEqual(await outcome('null'), ['ERR_HANDLER_FAILED', 'the request handler failed']);
+    assert.deepEqual(await outcome('sync'), ['ERR_HANDLER_FAILED', 'thrown synchronously']);
+    assert.deepEqual(await outcome('control'), ['ERR_HANDLER_FAILED', 'line?break ?evil?']);
+    const [, long] = await outcome('long-message');
+    assert.equal(long, 'é'.repeat(512), 'cut at 1024 bytes, on a character boundary');
+  });
+
+  it('no handler: the caller gets ERR_REMOTE with remoteCode ERR_NO_HANDLER, and the channel goes on', async () => {
+    const { client, server } = await pair();
+    await assert.rejects(client.request('anyone?'), hasCode(ErrorCode.REMOTE, 'ERR_NO_HANDLER'));
+    await assert.rejects(server.request('anyone?'), hasCode(ErrorCode.REMOTE, 'ERR_NO_HANDLER'));
+    server.onRequest(() => 'now');
+    assert.equal((await client.request('anyone?')).toString(), 'now');
+    await client.send('still a channel');
+    assert.equal((await server.receive()).toString(), 'still a channel');
+  });
+
+  it('requests that arrive before the first handler wait for it until the end of that turn of the event loop', async () => {
+    const { client, server } = await pair();
+    // A 'data' listener added after the channel's runs right after the channel has read the chunk: same turn, no handler yet.
+    server.socket.once('data', () => queueMicrotask(() => server.onRequest((data) => data)));
+    const replies = await Promise.all(['a', 'b', 'c'].map((m) => client.request(m)));
+    assert.deepEqual(replies.map(String), ['a', 'b', 'c']);
+  });
+});
+
+describe('requests: storms', () => {
+  it('many in flight both ways, random delays and failures: every caller gets exactly its own answer', async () => {
+    const random = prng(0x5eed);
+    /** The handler's plan for each request, from its body: delay, and whether and how to fail. */
+    const handler = (side: string) => async (data: Buffer) => {
+      const { token, wait, fail } = JSON.parse(data.toString()) as { token: string; wait: number; fail: number };
+      if (wait > 0) await delay(wait);
+      if (fail === 1) throw Object.assign(new Error(`failed ${token}`), { code: `E_${side}` });
+      if (fail === 2) throw new NetcryptError(ErrorCode.FILE_IO, `io ${token}`);
+      return `${side} answers ${token}`;
+    };
+    const { client, server } = await pair({ onServer: (channel) => channel.onRequest(handler('server')) });
+    client.onRequest(handler('client'));
+    const storm = (from: SecureChannel, peer: string, count: number) =>
+      Array.from({ length: count }, async (_, i) => {
+        const token = `${peer}-${i}-${random().toString(36).slice(2)}`;
+        const plan = { token, wait: Math.floor(random() * 8), fail: Math.floor(random() * 5) % 3 };
+        try {
+          const reply = (await from.request(JSON.stringify(plan))).toString();
+          return plan.fail === 0 && reply === `${peer} answers ${token}`;
+        } catch (error) {
+          if (plan.fail === 1) return hasCode(ErrorCode.REMOTE, `E_${peer}`)(error) && (error as Error).message === `failed ${token}`;
+          if (plan.fail === 2) return hasCode(ErrorCode.REMOTE, ErrorCode.FILE_IO)(error) && (error as Error).message === `io ${token}`;
+          return false;
+        }
+      });
+    // Each side keeps to its 128 in flight: 120 at a time, several waves.
+    for (let wave = 0; wave < 5; wave++) {
+      const outcomes = await Promise.all([...storm(client, 'server', 120), ...storm(server, 'client', 120)]);
+      assert.equal(outcomes.filter((ok) => !ok).length, 0, `wave ${wave}: every caller got its own answer`);
+    }
+  });
+
+  it('requests, messages and a file transfer interleave on one channel', async () => {
+    const { mkdtemp, rm, writeFile, readFile } = await import('node:fs/promises');
+    const { randomBytes } = await import('node:crypto');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'netcrypt-requests-'));
+    after(() => rm(dir, { recursive: true, force: true }));
+    const content = randomBytes(3 * 1024 * 1024 + 17);
+    await writeFile(join(dir, 'payload.bin'), content);
+    await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'in')));
+
+    const { client, server } = await pair({ onServer: (channel) => channel.onRequest((data) => Buffer.concat([data, data])) });
+    const receiving = server.receiveFile({ dir: join(dir, 'in') });
+    const sending = client.sendFile(join(dir, 'payload.bin'));
+    const requests = Array.from({ length: 100 }, (_, i) => client.request(`r${i}`).then(String));
+    const messages = (async () => {
+      for (let i = 0; i < 200; i++) await client.send(`m${i}`);
+    })();
+    const received: string[] = [];
+    for (let i = 0; i < 200; i++) received.push((await server.receive()).toString());
+    const [replies] = await Promise.all([Promise.all(requests), messages, sending, receiving]);
+    assert.deepEqual(replies, Array.from({ length: 100 }, (_, i) => `r${i}r${i}`));
+    assert.deepEqual(received, Array.from({ length: 200 }, (_, i) => `m${i}`));
+    assert.ok((await readFile(join(dir, 'in', 'payload.bin'))).equals(content));
+  });
+});
+
+describe('requests: cancellation', () => {
+  /** A server whose handler parks each request until the test releases it, and tells when its signal aborts. */
+  async function parkingPair(options: Parameters<typeof pair>[0] = {}) {
+    const seen: string[] = [];
+    const parked = new Map<string, { release: (reply: string) => void; aborted: Promise<unknown>; started: Promise<void> }>();
+    const slot = (key: string) => {
+      let entry = parked.get(key);
+      if (!entry) {
+        let release!: (reply: string) => void;
+        let onAbort!: (reason: unknown) => void;
+        let onStart!: () => void;
+        const released = new Promise<string>((resolve) => (release = resolve));
+        entry = { release, aborted: new Promise((resolve) => (onAbort = resolve)), started: new Promise((resolve) => (onStart = resolve)) };
+        Object.assign(entry, { released, onAbort, onStart });
+        parked.set(key, entry);
+      }
+      return entry as typeof entry & { released: Promise<string>; onAbort: (reason: unknown) => void; onStart: () => void };
+    };
+    const channels = await pair({
+      ...options,
+      onServer: (channel) =>
+        channel.onRequest((data, { signal }) => {
+          seen.push(data.toString());
+          const entry = slot(data.toString());
+          signal.addEventListener('abort', () => entry.onAbort(signal.reason), { once: true });
+          entry.onStart();
+          return entry.released;
+        }),
+    });
+    return { ...channels, slot, seen };
+  }
+
+  it("a timeout rejects with ERR_TIMEOUT and aborts the handler's signal; its late answer is dropped", async () => {
+    const { client, slot } = await parkingPair();
+    await assert.rejects(client.request('slow', { timeoutMs: 50 }), hasCode(ErrorCode.TIMEOUT));
+    const reason = await slot('slow').aborted;
+    assert.ok(hasCode(ErrorCode.ABORTED)(reason));
+    slot('slow').release('too late');
+    // The channel goes on, and the late answer went to nobody.
+    const next = client.request('next');
+    await slot('next').started;
+    slot('next').release('on time');
+    assert.equal((await next).toString(), 'on time');
+  });
+
+  it("an abort rejects with ERR_ABORTED and aborts the handler's signal", async () => {
+    const { client, slot } = await parkingPair();
+    const controller = new AbortController();
+    const call = client.request('abort me', { signal: controller.signal });
+    await slot('abort me').started;
+    controller.abort();
+    await assert.rejects(call, hasCode(ErrorCode.ABORTED));
+    await slot('abort me').aborted;
+  });
+
+  it('an already aborted signal rejects at once and sends nothing', async () => {
+    const { client, slot, seen } = await parkingPair();
+    await assert.rejects(client.request('never', { signal: AbortSignal.abort() }), hasCode(ErrorCode.ABORTED));
+    const next = client.request('second');
+    await slot('second').started;
+    slot('second').release('ok');
+    assert.equal((await next).toString(), 'ok');
+    assert.deepEqual(seen, ['second']);
+  });
+
+  it('maxPendingRequests: one more rejects at once with ERR_TOO_MANY_REQUESTS; room frees as answers come', async () => {
+    const { client, slot } = await parkingPair({ client: { maxPendingRequests: 2 } });
+    const first = client.request('1');
+    const second = client.request('2');
+    await assert.rejects(client.request('3'), hasCode(ErrorCode.TOO_MANY_REQUESTS));
+    await slot('1').started;
+    slot('1').release('one');
+    assert.equal((await first).toString(), 'one');
+    const fourth = client.request('4');
+    await slot('4').started;
+    slot('2').release('two');
+    slot('4').release('four');
+    assert.deepEqual((await Promise.all([second, fourth])).map(String), ['two', 'four']);
+  });
+
+  it('maxPendingRequests is checked: 1 to 128', async () => {
+    for (const maxPendingRequests of [0, 129, 1.5]) {
+      await assert.rejects(pair({ client: { maxPendingRequests } }), hasCode(ErrorCode.INVALID_ARGUMENT));
+    }
+  });
+});
+
+describe('requests: the channel ends', () => {
+  it("the peer's clean close rejects what waits with ERR_CLOSED; the handlers' signals abort when the channel ends", async () => {
+    let handlerAborted!: Promise<unknown>;
+    const { client, server } = await pair({
+      onServer: (channel) =>
+        channel.onRequest(() => new Promise<string>(() => {})),
+    });
+    client.onRequest((_data, { signal }) => {
+      handlerAborted = once(signal, 'abort');
+      return new Promise<string>(() => {});
+    });
+    const waiting = client.request('forever');
+    const theirs = server.request('forever too');
+    theirs.catch(() => {}); // asserted below, after both closes
+    await new Promise((resolve) => setImmediate(resolve));
+    while (!handlerAborted) await new Promise((resolve) => setImmediate(resolve));
+    const closing = server.close();
+    await assert.rejects(waiting, hasCode(ErrorCode.CLOSED));
+    await client.close();
+    await closing;
+    await assert.rejects(theirs, hasCode(ErrorCode.CLOSED));
+    await handlerAborted;
+    await assert.rejects(client.request('after'), hasCode(ErrorCode.CLOSED));
+  });
+
+  it("a failure rejects what waits with the channel's error", async () => {
+    const { client } = await pair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
+    const waiting = client.request('forever');
+    const failure = new NetcryptError(ErrorCode.TIMEOUT, 'gave up');
+    client.destroy(failure);
+    await assert.rejects(waiting, (error) => error === failure);
+    await assert.rejects(client.request('after'), (error) => error === failure);
+  });
+
+  it('a peer that vanishes rejects what waits with ERR_TRUNCATED', async () => {
+    const { client, server } = await pair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
+    const waiting = client.request('forever');
+    await new Promise((resolve) => setImmediate(resolve));
+    server.socket.destroy();
+    await assert.rejects(waiting, hasCode(ErrorCode.TRUNCATED));
+  });
+});
+
+describe('requests: hostile peers', () => {
+  /** The server end receives what the client sends raw on lane 3, and must end with `code`. */
+  async function refuses(raw: (client: SecureChannel) => Promise<void> | void, code: string, setup?: (server: Channel) => void) {
+    const { client, server } = await pair({ onServer: setup ?? ((channel) => channel.onRequest(() => new Promise<string>(() => {}))) });
+    const [reason, clientReason] = [closeReason(server), closeReason(client)];
+    await raw(client);
+    const error = await reason;
+    assert.ok(hasCode(code)(error), `server ended with ${error?.code}: ${error?.message}`);
+    const told = await clientReason;
+    assert.ok(isNetcryptError(told, ErrorCode.PEER_ALERT) && told.peerCode === code, `client was told ${told?.code}`);
+  }
+  const raw = (bytes: Buffer) => (client: SecureChannel) => void client.sendOnLane(REQUEST_LANE, bytes).catch(() => {});
+
+  it('malformed messages are ERR_PROTOCOL', async () => {
+    for (const bytes of [
+      Buffer.alloc(0),
+      Buffer.from('0100000000', 'hex'),
+      Buffer.from('050000000000000001', 'hex'), // unknown kind
+      Buffer.from('010000000000000000', 'hex'), // id 0
+      Buffer.from('01ffe0000000000001', 'hex'), // id above 2^53 - 1
+      Buffer.concat([encodeCancel(1), Buffer.from([0])]),
+      Buffer.concat([encodeError(1, 'E', 'x'), Buffer.from([0])]),
+    ]) {
+      await refuses(raw(bytes), ErrorCode.PROTOCOL);
+    }
+  });
+
+  it('request ids that repeat, skip or start elsewhere are ERR_PROTOCOL', async () => {
+    await refuses(raw(encodeRequest(2, Buffer.from('x'))), ErrorCode.PROTOCOL);
+    await refuses((client) => {
+      raw(encodeRequest(1, Buffer.from('x')))(client);
+      raw(encodeRequest(1, Buffer.from('again')))(client);
+    }, ErrorCode.PROTOCOL);
+    await refuses((client) => {
+      raw(encodeRequest(1, Buffer.from('x')))(client);
+      raw(encodeRequest(3, Buffer.from('gap')))(client);
+    }, ErrorCode.PROTOCOL);
+  });
+
+  it('answers to requests never sent, and cancels of requests never sent, are ERR_PROTOCOL', async () => {
+    await refuses(raw(encodeReply(1, Buffer.from('unasked'))), ErrorCode.PROTOCOL);
+    await refuses(raw(encodeError(7, 'E', 'unasked')), ErrorCode.PROTOCOL);
+    await refuses(raw(encodeCancel(1)), ErrorCode.PROTOCOL);
+  });
+
+  it(`more than ${MAX_OUTSTANDING_REQUESTS} outstanding requests are ERR_PROTOCOL; cancelled ones do not count`, async () => {
+    // Cancelled requests leave the count even while their handler still runs: 200 sent and cancelled, then 128 more, are fine.
+    const { client, server } = await pair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
+    let id = 0;
+    for (let i = 0; i < 200; i++) {
+      id++;
+      raw(encodeRequest(id, Buffer.from('x')))(client);
+      raw(encodeCancel(id))(client);
+    }
+    for (let i = 0; i < MAX_OUTSTANDING_REQUESTS; i++) raw(encodeRequest(++id, Buffer.from('x')))(client);
+    // A round trip on lane 0 shows the server read them all and is still open.
+    server.on('message', (m) => void server.send(m));
+    await client.send('still there?');
+    assert.equal((await client.receive()).toString(), 'still there?');
+    const reason = closeReason(server);
+    raw(encodeRequest(++id, Buffer.from('one too many')))(client);
+    assert.ok(hasCode(ErrorCode.PROTOCOL)(await reason));
+  });
+
+  it('a lane-3 message above its cap is ERR_FRAME_TOO_LARGE while it is still arriving', async () => {
+    await refuses(raw(Buffer.alloc(MAX_REQUEST_MESSAGE_BYTES + 1)), ErrorCode.FRAME_TOO_LARGE);
+  });
+
+  it('answers to cancelled requests, duplicate answers and cancels that cross answers are dropped', async () => {
+    const { client, server } = await pair({ onServer: (channel) => channel.onRequest((data) => data) });
+    // The server asks; the client answers by hand, late and twice.
+    const controller = new AbortController();
+    const asked = server.request('first', { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(asked, hasCode(ErrorCode.ABORTED));
+    raw(encodeReply(1, Buffer.from('late')))(client);
+    raw(encodeError(1, 'E', 'late again'))(client);
+    // The client asks and cancels after the answer came: the server has nothing to cancel.
+    assert.equal((await client.request('echo')).toString(), 'echo');
+    raw(encodeCancel(1))(client);
+    raw(encodeCancel(1))(client);
+    assert.equal((await client.request('still')).toString(), 'still');
+    assert.equal(server.closed, false);
+  });
+});
