@@ -6,8 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
-import { describe, it } from 'node:test';
+import { once } from 'node:events';
+import { Duplex } from 'node:stream';
+import { describe, it, mock } from 'node:test';
 import fc from 'fast-check';
 import { duplexPair } from '../src/channel/duplex-pair.ts';
 import { SecureChannel } from '../src/channel/secure-channel.ts';
@@ -124,6 +125,25 @@ describe('duplexPair()', () => {
   });
 });
 
+/** Two ends of a link that carries bytes but no end of stream, like a serial line: end() on one end never reaches the other. */
+function linkWithoutEnd(): [Duplex, Duplex] {
+  const wrap = (inner: Duplex) => {
+    const outer: Duplex = new Duplex({
+      read: () => inner.resume(),
+      write: (chunk: Buffer, _encoding, callback) => inner.write(chunk, callback),
+      final: (callback) => callback(),
+      destroy: (error, callback) => {
+        inner.destroy();
+        callback(error);
+      },
+    });
+    inner.on('data', (chunk: Buffer) => outer.push(chunk) || inner.pause());
+    return outer;
+  };
+  const [left, right] = duplexPair();
+  return [wrap(left), wrap(right)];
+}
+
 describe('a channel over duplexPair()', () => {
   it('handshake, messages both ways, a key update each way, and the authenticated close on both sides', async () => {
     const [clientEnd, serverEnd] = duplexPair();
@@ -153,6 +173,27 @@ describe('a channel over duplexPair()', () => {
     assert.deepEqual(await Promise.all(closes), [undefined, undefined]);
     assert.ok(client.closedCleanly && server.closedCleanly);
     assert.ok(clientEnd.destroyed && serverEnd.destroyed, 'the channel let its transport go');
+  });
+
+  it('over a link that carries no end of stream, the authenticated close completes without waiting for one', async () => {
+    const [clientEnd, serverEnd] = linkWithoutEnd();
+    const [client, server] = await Promise.all([
+      secureSocket(clientEnd, 'client', { identity: clientId, pin: serverId!.fingerprint, backend: 'native' }),
+      secureSocket(serverEnd, 'server', { identity: serverId, backend: 'native' }),
+    ]);
+    await client.send('one message');
+    assert.equal((await server.receive()).toString(), 'one message');
+    // With timers frozen the close timer cannot end it: only the CLOSE records crossing can.
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const closing = client.close();
+      await once(server, 'end');
+      await server.close();
+      await closing;
+    } finally {
+      mock.timers.reset();
+    }
+    assert.ok(client.closedCleanly && server.closedCleanly);
   });
 
   it('a SecureChannel built directly on a pair end, and the end destroyed under it: ERR_TRUNCATED', async () => {

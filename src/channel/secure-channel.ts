@@ -858,11 +858,22 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       const closed = new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
       for (const waiter of this.#waiters.splice(0)) waiter.reject(closed);
     }
-    if (this.#closeSent) this.socket.end();
+    if (this.#closeSent) this.#endTransport();
     else {
       this.#lingerTimer = setTimeout(() => void this.close(), HALF_CLOSED_LINGER_MS);
       this.#lingerTimer.unref();
     }
+  }
+
+  /**
+   * Both CLOSE records have crossed. The channel is done once this side's
+   * end has left (everything written before it with it), without waiting
+   * for the peer's: a transport that carries no end of stream (a serial
+   * line, a multiplexed stream) or closes as a whole (a WebSocket) must not
+   * hold a clean close open until the close timer.
+   */
+  #endTransport(): void {
+    this.transport.end(() => this.#finish());
   }
 
   #onEnd = (): void => {
