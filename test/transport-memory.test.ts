@@ -81,6 +81,16 @@ describe('duplexPair()', () => {
     assert.equal(accepted, refusedAt + 1);
   });
 
+  it('a write reaches the reader on a later tick, never from inside write()', async () => {
+    const [writer, reader] = duplexPair();
+    const seen: string[] = [];
+    reader.on('data', (chunk: Buffer) => seen.push(chunk.toString()));
+    writer.write('first');
+    assert.deepEqual(seen, [], 'nothing delivered synchronously');
+    await once(reader, 'data');
+    assert.deepEqual(seen, ['first']);
+  });
+
   it('a zero-length write’s callback runs once what was written before it has been read', async () => {
     const [writer, reader] = duplexPair({ highWaterMark: 1024 });
     reader.pause();

@@ -63,18 +63,29 @@ class PairEnd extends Duplex {
     // A zero-length write carries nothing, and everything before it has already been taken.
     if (chunks.every((chunk) => chunk.length === 0)) return process.nextTick(callback);
     other.#heldWrite = callback;
-    for (const chunk of chunks) if (chunk.length > 0) other.push(chunk);
+    for (const chunk of chunks) if (chunk.length > 0) other.#arrive(chunk);
+  }
+
+  /**
+   * Bytes and the end of stream reach the reader on a later tick, in order, as on
+   * any real transport: a reader's 'data' handler must never run inside its
+   * peer's write() (a channel's handshake would see its peer's next flight early).
+   */
+  #arrive(chunk: Buffer | null): void {
+    process.nextTick(() => {
+      if (!this.destroyed) this.push(chunk);
+    });
   }
 
   override _final(callback: WriteCallback): void {
-    this.#other.push(null);
+    this.#other.#arrive(null);
     callback();
   }
 
   override _destroy(error: Error | null, callback: WriteCallback): void {
     const other = this.#other;
     // Like a TCP peer closing: the other end reads to the end of what it got, and may write no more.
-    if (!other.destroyed) other.push(null);
+    other.#arrive(null);
     // Neither end's write in progress may hang: the other's fails, and so does this end's own.
     for (const end of [this, other]) {
       const held = end.#heldWrite;

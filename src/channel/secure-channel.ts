@@ -239,7 +239,11 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.socket.uncork();
   };
 
-  /** `transport` must be connected (or, like a WebSocket stream, buffer writes until it is) and not yet read from. */
+  /**
+   * `transport` must be connected (or, like a WebSocket stream, buffer writes
+   * until it is) and not yet read from, and — as every real one — must not
+   * emit 'data' from inside a write() call.
+   */
   constructor(transport: T, setup: ChannelSetup) {
     super();
     this.transport = transport;
