@@ -7,7 +7,7 @@ import type { SecureChannel } from '../src/channel/secure-channel.ts';
 import { ErrorCode, NetcryptError, isNetcryptError } from '../src/errors.ts';
 import { type ChannelOptions, connect } from '../src/protocol/connect.ts';
 import type { Channel } from '../src/protocol/channel.ts';
-import { createServer } from '../src/protocol/server.ts';
+import { type ServerOptions, createServer } from '../src/protocol/server.ts';
 import {
   MAX_OUTSTANDING_REQUESTS,
   MAX_REQUEST_BODY_BYTES,
@@ -27,7 +27,7 @@ const hasCode = (code: string, remoteCode?: string) => (error: unknown) =>
   isNetcryptError(error) && error.code === code && (remoteCode === undefined || error.remoteCode === remoteCode);
 
 /** Both ends of one loopback channel; the server end is handed over with `onServer` already applied. */
-async function pair(options: { client?: Partial<ChannelOptions>; server?: Partial<ChannelOptions>; onServer?: (channel: Channel) => void } = {}) {
+async function pair(options: { client?: Partial<ChannelOptions>; server?: Partial<ServerOptions>; onServer?: (channel: Channel) => void } = {}) {
   let handOver!: (channel: Channel) => void;
   const serverSide = new Promise<Channel>((resolve) => (handOver = resolve));
   const server = createServer({ identity: serverId, handshakeRate: false, ...options.server }, (channel) => {
@@ -409,6 +409,24 @@ describe('requests: hostile peers', () => {
     const reason = closeReason(server);
     raw(encodeRequest(++id, Buffer.from('one too many')))(client);
     assert.ok(hasCode(ErrorCode.PROTOCOL)(await reason));
+  });
+
+  it("requests being handled count against a server's inbound budget until they are answered", async () => {
+    const MiB = 1024 * 1024;
+    const server: Partial<ServerOptions> = { maxMessageBytes: 2 * MiB, inboundBudgetBytes: 4 * MiB };
+    // Answered at once, 1 MiB requests pass one after another, far beyond the budget in total.
+    const quick = await pair({ server, onServer: (channel) => channel.onRequest((data) => String(data.length)) });
+    for (let i = 0; i < 12; i++) assert.equal((await quick.client.request(Buffer.alloc(MiB))).toString(), String(MiB));
+    // Held by a handler that never answers, the fifth one does not fit.
+    const parked = await pair({ server, onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
+    const reason = closeReason(parked.server);
+    parked.server.on('message', (m) => void parked.server.send(m).catch(() => {}));
+    const calls = Array.from({ length: 6 }, () => parked.client.request(Buffer.alloc(MiB)).catch((error: unknown) => error));
+    // A message sent behind the requests comes back only if the server read them all and kept going.
+    const echo = parked.client.send('behind them').then(() => parked.client.receive()).then(() => 'echoed', () => 'refused');
+    assert.equal(await echo, 'refused');
+    assert.ok(hasCode(ErrorCode.BUDGET_EXCEEDED)(await reason));
+    for (const outcome of await Promise.all(calls)) assert.ok(isNetcryptError(outcome, ErrorCode.PEER_ALERT) || isNetcryptError(outcome, ErrorCode.TRUNCATED), String(outcome));
   });
 
   it('a lane-3 message above its cap is ERR_FRAME_TOO_LARGE while it is still arriving', async () => {

@@ -73,6 +73,19 @@ interface Pending {
 interface Incoming {
   controller: AbortController;
   body?: Buffer;
+  /** What it counts against the channel's inbound budget while it is handled. */
+  bytes: number;
+}
+
+/** Each request being handled counts its body and this much more, so floods of empty ones are bounded too. */
+const INCOMING_OVERHEAD_BYTES = 256;
+
+export interface RequestLaneOptions {
+  maxPendingRequests: number;
+  /** The channel's failure, if any: what requests made after it reject with. */
+  channelError: () => NetcryptError | undefined;
+  /** Called when requests being handled let go of their bytes (heldBytes went down). */
+  onRelease?: () => void;
 }
 
 function protocolError(message: string): NetcryptError {
@@ -99,8 +112,8 @@ function remoteTextOf(error: unknown): string {
 export class RequestLane {
   readonly #channel: SecureChannel;
   readonly #maxPending: number;
-  /** The channel's failure, if any: what requests made after it reject with. */
   readonly #channelError: () => NetcryptError | undefined;
+  readonly #onRelease?: () => void;
   #handler?: RequestHandler;
 
   /** The id of the next request this side sends. */
@@ -109,16 +122,23 @@ export class RequestLane {
   /** The id of the peer's last request; its next must be one more. */
   #lastIncomingId = 0;
   readonly #incoming = new Map<number, Incoming>();
+  #heldBytes = 0;
   /** Set while requests that came before any handler wait for the end of this turn of the event loop. */
   #noHandlerCheck?: NodeJS.Immediate;
   #ended?: NetcryptError;
 
-  constructor(channel: SecureChannel, options: { maxPendingRequests: number; channelError: () => NetcryptError | undefined }) {
+  constructor(channel: SecureChannel, options: RequestLaneOptions) {
     this.#channel = channel;
     this.#maxPending = options.maxPendingRequests;
     this.#channelError = options.channelError;
+    this.#onRelease = options.onRelease;
     channel.once('end', () => this.#rejectPending(closedError('the peer closed the channel before answering')));
     channel.once('close', (error) => this.#onClose(error ?? closedError()));
+  }
+
+  /** Bytes of the peer's requests this side is handling: peer data it holds, for the channel's inbound budget. */
+  get heldBytes(): number {
+    return this.#heldBytes;
   }
 
   // ── calling the peer ───────────────────────────────────────────────────
@@ -217,8 +237,9 @@ export class RequestLane {
     if (id !== this.#lastIncomingId + 1) throw protocolError(`request id ${id} after ${this.#lastIncomingId}; ids must increase by one`);
     this.#lastIncomingId = id;
     if (this.#incoming.size >= MAX_OUTSTANDING_REQUESTS) throw protocolError(`the peer has more than ${MAX_OUTSTANDING_REQUESTS} requests outstanding`);
-    const incoming: Incoming = { controller: new AbortController() };
+    const incoming: Incoming = { controller: new AbortController(), bytes: body.length + INCOMING_OVERHEAD_BYTES };
     this.#incoming.set(id, incoming);
+    this.#heldBytes += incoming.bytes;
     if (this.#handler) return this.#run(id, body, incoming);
     incoming.body = body;
     this.#noHandlerCheck ??= setImmediate(() => this.#answerUnhandled());
@@ -250,7 +271,7 @@ export class RequestLane {
   /** Sends the answer unless the request was cancelled or the channel ended meanwhile. */
   #answer(id: number, incoming: Incoming, encode: () => Buffer): void {
     if (this.#incoming.get(id) !== incoming) return;
-    this.#incoming.delete(id);
+    this.#forget(id, incoming);
     let bytes: Buffer;
     try {
       bytes = encode();
@@ -263,12 +284,19 @@ export class RequestLane {
     this.#channel.sendOnLane(REQUEST_LANE, bytes).catch(() => {});
   }
 
+  /** The request is answered or cancelled: it no longer counts, nor do its bytes. */
+  #forget(id: number, incoming: Incoming): void {
+    this.#incoming.delete(id);
+    this.#heldBytes -= incoming.bytes;
+    this.#onRelease?.();
+  }
+
   #onCancel(id: number): void {
     if (id > this.#lastIncomingId) throw protocolError(`CANCEL for request ${id}, which the peer never sent`);
     const incoming = this.#incoming.get(id);
     // Already answered: the cancel crossed the answer.
     if (!incoming) return;
-    this.#incoming.delete(id);
+    this.#forget(id, incoming);
     incoming.controller.abort(new NetcryptError(ErrorCode.ABORTED, 'the peer cancelled the request', { origin: 'peer' }));
   }
 
@@ -287,6 +315,7 @@ export class RequestLane {
     clearImmediate(this.#noHandlerCheck);
     const incoming = [...this.#incoming.values()];
     this.#incoming.clear();
+    this.#heldBytes = 0;
     for (const { controller } of incoming) controller.abort(error);
   }
 }

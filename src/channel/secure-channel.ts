@@ -576,7 +576,12 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   }
 
   #requestLane(): RequestLane {
-    return (this.#requests ??= new RequestLane(this, { maxPendingRequests: this.#maxPendingRequests, channelError: () => this.#error }));
+    this.#requests ??= new RequestLane(this, {
+      maxPendingRequests: this.#maxPendingRequests,
+      channelError: () => this.#error,
+      onRelease: () => this.#refundBudget(),
+    });
+    return this.#requests;
   }
 
   // ── receiving ──────────────────────────────────────────────────────────
@@ -676,8 +681,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     const budget = this.#setup.inboundBudget;
     if (!budget || this.#finished) return;
     // Lane messages kept for a layer that has not attached, and application messages nobody has read yet,
-    // are peer data held here too (up to 1 MiB, and 4 MiB plus one message, a channel).
-    const held = this.#decoder.bufferedBytes + this.#assembler.heldBytes + this.#unclaimedBytes + this.#inboxBytes;
+    // are peer data held here too (up to 1 MiB, and 4 MiB plus one message, a channel), as are requests being handled.
+    const held = this.#decoder.bufferedBytes + this.#assembler.heldBytes + this.#unclaimedBytes + this.#inboxBytes + (this.#requests?.heldBytes ?? 0);
     if (held >= this.#charged) return;
     budget.refund(this.#charged - held);
     this.#charged = held;
