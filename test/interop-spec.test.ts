@@ -12,8 +12,8 @@ import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { type Channel, connect, createServer, generateIdentity, isNetcryptError } from '../src/index.ts';
 import {
-  FEATURES, FEATURES_ALL, FrameReader, IndependentPeer, MsgMap, PeerAlert, PeerError, alertFrameCode, batchPlaintext, decodeCanonical, encode,
-  encodeAlertFrame, encodeHello, fingerprintOf, frame, TYPE,
+  FEATURES, FEATURES_ALL, FrameReader, IndependentPeer, type LaneThreeMessage, MsgMap, PeerAlert, PeerError, REQUEST_LANE, alertFrameCode,
+  batchPlaintext, decodeCanonical, encode, encodeAlertFrame, encodeHello, encodeLaneThree, fingerprintOf, frame, parseLaneThree, TYPE,
 } from './helpers/independent-peer.ts';
 
 /** What our peer offers: a peer from before negotiation, CBC with key updates, everything. */
@@ -476,5 +476,89 @@ describe('the worked examples (PROTOCOL.md §5), reproduced from the spec alone'
   test('an alert frame is the byte string the spec spells out', () => {
     assert.equal(encodeAlertFrame('ERR_AUTH').toString('hex'), `82a174a5616c657274a4636f6465a8${Buffer.from('ERR_AUTH').toString('hex')}`);
     assert.throws(() => alertFrameCode(Buffer.concat([encodeAlertFrame('ERR_AUTH'), Buffer.from([0])])), PeerError);
+  });
+});
+
+describe('requests on lane 3 (§3.1), independent peer against the library', () => {
+  /** The next lane-3 message our peer reads, parsed by §3.1's rules. */
+  async function nextLaneThree(peer: IndependentPeer): Promise<LaneThreeMessage> {
+    const event = await peer.next();
+    assert.ok(event.kind === 'message' && event.lane === REQUEST_LANE, `expected a lane-3 message, got ${JSON.stringify(event)}`);
+    return parseLaneThree(event.data);
+  }
+  const sendLaneThree = (peer: IndependentPeer, message: LaneThreeMessage) => peer.send(encodeLaneThree(message), REQUEST_LANE);
+
+  test("the library answers our requests: REPLY, ERROR with the handler's code, nothing for a cancelled one", async () => {
+    let cancelled!: Promise<unknown>;
+    const { socket } = await libraryServer(async (channel) => {
+      channel.onRequest((data, { signal }) => {
+        if (data.toString() === 'fail') throw Object.assign(new Error('it failed\nbadly'), { code: 'E_FAIL' });
+        if (data.toString() === 'slow') {
+          cancelled = new Promise((resolve) => signal.addEventListener('abort', resolve));
+          return cancelled.then(() => 'too late');
+        }
+        return `re: ${data}`;
+      });
+      await channel.receive().catch(() => undefined);
+      await channel.close();
+    });
+    const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint, features: FEATURES_ALL });
+    sendLaneThree(peer, { kind: 'request', id: 1, body: Buffer.from('ping') });
+    assert.deepEqual(await nextLaneThree(peer), { kind: 'reply', id: 1, body: Buffer.from('re: ping') });
+    sendLaneThree(peer, { kind: 'request', id: 2, body: Buffer.from('fail') });
+    assert.deepEqual(await nextLaneThree(peer), { kind: 'error', id: 2, code: 'E_FAIL', message: 'it failed?badly' });
+    sendLaneThree(peer, { kind: 'request', id: 3, body: Buffer.from('slow') });
+    sendLaneThree(peer, { kind: 'cancel', id: 3 });
+    sendLaneThree(peer, { kind: 'request', id: 4, body: Buffer.alloc(20_000, 7) });
+    // Request 3's answer is never sent: the next lane-3 message answers 4.
+    const fourth = await nextLaneThree(peer);
+    assert.ok(fourth.kind === 'reply' && fourth.id === 4 && fourth.body.length === 20_004);
+    sendLaneThree(peer, { kind: 'request', id: 5, body: Buffer.from('') });
+    assert.deepEqual(await nextLaneThree(peer), { kind: 'reply', id: 5, body: Buffer.from('re: ') });
+    peer.close();
+    assert.deepEqual(await peer.next(), { kind: 'close' });
+    peer.end();
+  });
+
+  test('the library asks us: REQUEST ids 1, 2, … and a CANCEL when its caller times out', async () => {
+    const { socket, channel } = await libraryClient();
+    const peer = await IndependentPeer.handshake(socket, { role: 'server', privateKey: peerKey, pin: libraryIdentity.fingerprint, features: FEATURES_ALL });
+    const library = await channel;
+    const first = library.request('question');
+    assert.deepEqual(await nextLaneThree(peer), { kind: 'request', id: 1, body: Buffer.from('question') });
+    sendLaneThree(peer, { kind: 'reply', id: 1, body: Buffer.from('answer') });
+    assert.equal((await first).toString(), 'answer');
+    const second = library.request('hard one');
+    assert.deepEqual(await nextLaneThree(peer), { kind: 'request', id: 2, body: Buffer.from('hard one') });
+    sendLaneThree(peer, { kind: 'error', id: 2, code: 'ENOENT', message: 'no such thing' });
+    await assert.rejects(second, (error) => isNetcryptError(error, 'ERR_REMOTE') && error.remoteCode === 'ENOENT' && error.message === 'no such thing');
+    const third = library.request('never answered', { timeoutMs: 100 });
+    third.catch(() => {}); // asserted once the CANCEL has been read
+    assert.deepEqual(await nextLaneThree(peer), { kind: 'request', id: 3, body: Buffer.from('never answered') });
+    assert.deepEqual(await nextLaneThree(peer), { kind: 'cancel', id: 3 });
+    await assert.rejects(third, (error) => isNetcryptError(error, 'ERR_TIMEOUT'));
+    // An answer that crossed the CANCEL is dropped: the channel goes on.
+    sendLaneThree(peer, { kind: 'reply', id: 3, body: Buffer.from('late') });
+    const fourth = library.request('again');
+    assert.deepEqual(await nextLaneThree(peer), { kind: 'request', id: 4, body: Buffer.from('again') });
+    sendLaneThree(peer, { kind: 'reply', id: 4, body: Buffer.alloc(0) });
+    assert.equal((await fourth).length, 0);
+    library.destroy();
+  });
+
+  test('a request id out of order, or an answer to a request never sent, is answered with an ERR_PROTOCOL alert', async () => {
+    for (const wrong of [
+      { kind: 'request', id: 2, body: Buffer.from('skipped 1') },
+      { kind: 'reply', id: 1, body: Buffer.from('unasked') },
+      { kind: 'cancel', id: 1 },
+    ] as LaneThreeMessage[]) {
+      const { socket } = await libraryServer(async (channel) => {
+        channel.onRequest((data) => data);
+        await channel.receive().catch(() => undefined);
+      });
+      const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint });
+      sendLaneThree(peer, wrong);
+      assert.deepEqual(await peer.next(), { kind: 'alert', code: 'ERR_PROTOCOL' }, wrong.kind);
+    }
   });
 });

@@ -2,7 +2,8 @@
  * An independent netcrypt/1 peer, written from docs/PROTOCOL.md alone (nothing under src/ is
  * read or imported), to prove the spec is enough for a second implementation. Top to bottom:
  * canonical MessagePack, frames, hello/key/alert messages, the handshake key schedule,
- * A256CBC-HS512 records, BATCH/FRAGMENT/FINAL messages, CLOSE and ALERT.
+ * A256CBC-HS512 records, BATCH/FRAGMENT/FINAL messages on lanes 0-3, CLOSE and ALERT, and the
+ * lane-3 request messages (§3.1).
  */
 
 import crypto, { type KeyObject } from 'node:crypto';
@@ -475,6 +476,79 @@ function batchEntries(plaintext: Buffer): Buffer[] {
   return entries;
 }
 
+// ---- Lane 3: requests (PROTOCOL.md §3.1) ----
+
+export const REQUEST_LANE = 3;
+export const REQUEST_KIND = { REQUEST: 0x01, REPLY: 0x02, ERROR: 0x03, CANCEL: 0x04 } as const;
+const REQUEST_BODY_LIMIT = 1_048_576;
+
+export type LaneThreeMessage =
+  | { kind: 'request' | 'reply'; id: number; body: Buffer }
+  | { kind: 'error'; id: number; code: string; message: string }
+  | { kind: 'cancel'; id: number };
+
+function laneThreeHeader(kind: number, id: number): Buffer {
+  const header = Buffer.alloc(9);
+  header[0] = kind;
+  header.writeBigUInt64BE(BigInt(id), 1);
+  return header;
+}
+
+export function encodeLaneThree(message: LaneThreeMessage): Buffer {
+  switch (message.kind) {
+    case 'request':
+      return Buffer.concat([laneThreeHeader(REQUEST_KIND.REQUEST, message.id), message.body]);
+    case 'reply':
+      return Buffer.concat([laneThreeHeader(REQUEST_KIND.REPLY, message.id), message.body]);
+    case 'cancel':
+      return laneThreeHeader(REQUEST_KIND.CANCEL, message.id);
+    case 'error': {
+      const text = Buffer.from(message.message, 'utf8');
+      const lengths = Buffer.alloc(2);
+      lengths.writeUInt16BE(text.length);
+      return Buffer.concat([laneThreeHeader(REQUEST_KIND.ERROR, message.id), Buffer.from([message.code.length]), Buffer.from(message.code, 'ascii'), lengths, text]);
+    }
+  }
+}
+
+const ERROR_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
+const REFUSED_IN_TEXT = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+
+/** Every rule of §3.1's message layout; ids and their order are the caller's to check. */
+export function parseLaneThree(bytes: Buffer): LaneThreeMessage {
+  if (bytes.length < 9 || bytes.length > 9 + REQUEST_BODY_LIMIT) throw new PeerError('ERR_PROTOCOL', 'lane-3 message length');
+  const wide = bytes.readBigUInt64BE(1);
+  if (wide === 0n || wide >= 2n ** 53n) throw new PeerError('ERR_PROTOCOL', 'lane-3 id');
+  const id = Number(wide);
+  const rest = bytes.subarray(9);
+  switch (bytes[0]) {
+    case REQUEST_KIND.REQUEST:
+      return { kind: 'request', id, body: Buffer.from(rest) };
+    case REQUEST_KIND.REPLY:
+      return { kind: 'reply', id, body: Buffer.from(rest) };
+    case REQUEST_KIND.CANCEL:
+      if (rest.length !== 0) throw new PeerError('ERR_PROTOCOL', 'CANCEL with content');
+      return { kind: 'cancel', id };
+    case REQUEST_KIND.ERROR: {
+      const codeLength = rest[0] ?? 0;
+      if (codeLength < 1 || codeLength > 64 || rest.length < 1 + codeLength + 2) throw new PeerError('ERR_PROTOCOL', 'ERROR code length');
+      const code = rest.subarray(1, 1 + codeLength).toString('latin1');
+      const textLength = rest.readUInt16BE(1 + codeLength);
+      if (!ERROR_CODE.test(code) || textLength > 1024 || rest.length !== 3 + codeLength + textLength) throw new PeerError('ERR_PROTOCOL', 'ERROR layout');
+      let message: string;
+      try {
+        message = strictUtf8.decode(rest.subarray(3 + codeLength));
+      } catch {
+        throw new PeerError('ERR_PROTOCOL', 'ERROR message not UTF-8');
+      }
+      if (REFUSED_IN_TEXT.test(message)) throw new PeerError('ERR_PROTOCOL', 'ERROR message character');
+      return { kind: 'error', id, code, message };
+    }
+    default:
+      throw new PeerError('ERR_PROTOCOL', 'lane-3 kind');
+  }
+}
+
 // ---- The peer: handshake, then messages, CLOSE and ALERT ----
 
 export interface PeerOptions {
@@ -496,7 +570,7 @@ export type PeerEvent =
   | { kind: 'alert'; code: string };
 
 export class IndependentPeer {
-  private partial: Buffer[][] = [[], [], []];
+  private partial: Buffer[][] = [[], [], [], []];
   private pending: PeerEvent[] = [];
   peerClosed = false;
 
@@ -634,12 +708,12 @@ export class IndependentPeer {
       const code = plaintext.toString('latin1');
       if (!ALERT_CODE.test(code)) throw new PeerError('ERR_PROTOCOL', 'malformed ALERT');
       this.pending.push({ kind: 'alert', code });
-    } else if (type >= TYPE.BATCH && type <= TYPE.BATCH + 2) {
+    } else if (type >= TYPE.BATCH && type <= TYPE.BATCH + 3) {
       const lane = type - TYPE.BATCH;
       if (this.partial[lane]!.length > 0) throw new PeerError('ERR_PROTOCOL', 'BATCH inside a fragmented message');
       const entries = batchEntries(plaintext);
       for (const data of entries) this.pending.push({ kind: 'message', lane, data, recordType: type, entries: entries.length });
-    } else if (type >= TYPE.FRAGMENT && type <= TYPE.FINAL + 4) {
+    } else if (type >= TYPE.FRAGMENT && type <= TYPE.FINAL + 6) {
       const lane = (type - TYPE.FRAGMENT) >> 1;
       const parts = this.partial[lane]!;
       if ((type & 1) === 0) {
