@@ -49,6 +49,11 @@ export const ErrorCode = {
   REMOTE: 'ERR_REMOTE',
   /** request() refused at once: `maxPendingRequests` requests are already waiting for their replies. */
   TOO_MANY_REQUESTS: 'ERR_TOO_MANY_REQUESTS',
+  /**
+   * A send found the channel's send queue (`bufferedAmount`) at its limit,
+   * `sendQueueLimitBytes`: under policy 'fail' that send is refused, under 'drop' the channel ends.
+   */
+  SEND_QUEUE_FULL: 'ERR_SEND_QUEUE_FULL',
   /** An operation was cancelled through an AbortSignal. */
   ABORTED: 'ERR_ABORTED',
   /** A key file or key material could not be used. */

@@ -66,6 +66,24 @@ const MAX_UNCLAIMED_BYTES = 1024 * 1024;
 export const APPLICATION_LANE = 0;
 
 /**
+ * Bytes a channel may hold for a peer that does not read, under the 'fail'
+ * and 'drop' policies: far more than a reading peer ever leaves queued (the
+ * channel stops sealing at 1 MiB in the socket, so a sender that awaits its
+ * sends holds about that plus one message), so only a stalled peer reaches
+ * it; small enough that a server with a few hundred stalled peers is not out
+ * of memory.
+ */
+export const DEFAULT_SEND_QUEUE_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * What a send does when `bufferedAmount` would pass `sendQueueLimitBytes`:
+ * 'wait' (default) accepts it and resolves once the socket has taken it, as
+ * every send does; 'fail' rejects that send at once with ERR_SEND_QUEUE_FULL
+ * and sends none of it; 'drop' destroys the channel with ERR_SEND_QUEUE_FULL.
+ */
+export type SendQueuePolicy = 'wait' | 'fail' | 'drop';
+
+/**
  * Memory shared by many channels (a server's): a channel charges it for
  * the peer's bytes it holds — a frame still arriving, messages still being
  * assembled, lane messages no layer has claimed — before it takes them, and
@@ -100,6 +118,9 @@ export interface ChannelSetup {
   keyUpdate?: KeyUpdatePolicy | false;
   /** Most of this side's requests waiting for replies at once (default and maximum 128); more reject with ERR_TOO_MANY_REQUESTS. */
   maxPendingRequests?: number;
+  /** The send queue's limit in bytes (default DEFAULT_SEND_QUEUE_LIMIT_BYTES); see SendQueuePolicy. */
+  sendQueueLimitBytes?: number;
+  sendQueuePolicy?: SendQueuePolicy;
 }
 
 export interface ReceiveOptions {
@@ -182,6 +203,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   readonly role: Role;
   readonly #setup: ChannelSetup;
   readonly #maxMessageBytes: number;
+  readonly #sendQueueLimitBytes: number;
+  readonly #sendQueuePolicy: SendQueuePolicy;
   readonly #decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME);
   readonly #handshake: Handshake;
   /** Seals what this side sends, once the handshake is done. */
@@ -251,6 +274,10 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#setup = setup;
     this.#maxMessageBytes = setup.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!Number.isInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 1) throw invalidArgument('maxMessageBytes must be a positive integer');
+    this.#sendQueueLimitBytes = setup.sendQueueLimitBytes ?? DEFAULT_SEND_QUEUE_LIMIT_BYTES;
+    if (!Number.isSafeInteger(this.#sendQueueLimitBytes) || this.#sendQueueLimitBytes < 1) throw invalidArgument('sendQueueLimitBytes must be a positive integer');
+    this.#sendQueuePolicy = setup.sendQueuePolicy ?? 'wait';
+    if (!['wait', 'fail', 'drop'].includes(this.#sendQueuePolicy)) throw invalidArgument("sendQueuePolicy must be 'wait', 'fail' or 'drop'");
     const handshakeTimeoutMs = checkTimeout(setup.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
     if (setup.unfinishedMessageTimeoutMs !== undefined) {
       this.#unfinishedTimeoutMs = checkTimeout(setup.unfinishedMessageTimeoutMs, 'unfinishedMessageTimeoutMs');
@@ -356,6 +383,15 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
 
   // ── sending ────────────────────────────────────────────────────────────
 
+  /**
+   * Bytes send() has accepted that have not been handed to the kernel yet:
+   * sealed records queued in the socket, plus messages not sealed yet. What
+   * a peer that stopped reading costs this side; see sendQueuePolicy.
+   */
+  get bufferedAmount(): number {
+    return this.#queuedBytes + (this.#writer?.batchedBytes ?? 0) + this.socket.writableLength;
+  }
+
   /** Sends one message; resolves once the socket has taken it (respecting backpressure). */
   async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
     await this.sendOnLane(APPLICATION_LANE, toBytes(data), options);
@@ -367,6 +403,10 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (message.length > this.#maxMessageBytes) {
       return Promise.reject(invalidArgument(`message of ${message.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`));
     }
+    // A failed channel queues nothing: a send behind one still waiting for the socket would hold its bytes until then.
+    if (this.#error) return Promise.reject(this.#error);
+    const full = this.#sendQueueFull(message.length);
+    if (full) return Promise.reject(full);
     if (this.#pendingSends === 0 && this.#handshake.state === 'done' && message.length <= BATCH_ITEM_MAX && !options.signal) {
       try {
         this.#assertWritable();
@@ -445,6 +485,23 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       return RESOLVED;
     }
     return rest.finally(() => this.#settleSend(outgoing));
+  }
+
+  /**
+   * Under 'fail' or 'drop', the error for a message that would take the
+   * queue past its limit ('drop' ends the channel with it). A message alone
+   * in an empty queue always goes, so no message size is unsendable.
+   */
+  #sendQueueFull(length: number): NetcryptError | undefined {
+    if (this.#sendQueuePolicy === 'wait' || this.#error || this.#finished) return undefined;
+    const buffered = this.bufferedAmount;
+    if (buffered === 0 || buffered + length <= this.#sendQueueLimitBytes) return undefined;
+    const error = new NetcryptError(
+      ErrorCode.SEND_QUEUE_FULL,
+      `the peer has not taken ${buffered} bytes sent before; with ${length} more the send queue would pass its limit of ${this.#sendQueueLimitBytes}`,
+    );
+    if (this.#sendQueuePolicy === 'drop') this.destroy(error);
+    return error;
   }
 
   /** The message is done with, sent or not: it no longer counts as queued. */

@@ -16,7 +16,7 @@ import type { Role } from '../wire/handshake-messages.ts';
 import { DEFAULT_KEY_UPDATE_POLICY, type SuiteName } from '../wire/records.ts';
 import { Channel } from './channel.ts';
 import { checkTimeout, withDeadline } from '../deadline.ts';
-import { type ChannelSetup, DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../channel/secure-channel.ts';
+import { type ChannelSetup, DEFAULT_HANDSHAKE_TIMEOUT_MS, type SendQueuePolicy } from '../channel/secure-channel.ts';
 import { awaitBeforeTakeover } from '../channel/socket-waits.ts';
 import { type TrustOptions, buildVerifier } from '../channel/trust.ts';
 import { type TorOptions, enableTor } from '../tor/tor-client.ts';
@@ -50,6 +50,13 @@ export interface ChannelOptions extends TrustOptions {
   keyUpdateRecords?: number;
   /** Most requests (`channel.request()`) waiting for replies at once, 1 to 128 (default 128); more reject with ERR_TOO_MANY_REQUESTS. */
   maxPendingRequests?: number;
+  /**
+   * Bytes sent but not yet taken by the kernel (`bufferedAmount`) that a
+   * 'fail' or 'drop' policy allows (default 16 MiB): what one stalled peer can cost.
+   */
+  sendQueueLimitBytes?: number;
+  /** At the limit: 'wait' (default) as ever, 'fail' the send, or 'drop' the channel; both with ERR_SEND_QUEUE_FULL. */
+  sendQueuePolicy?: SendQueuePolicy;
 }
 
 export interface ConnectOptions extends ChannelOptions {
@@ -133,6 +140,8 @@ function openChannel<T extends Duplex>(
       suites: options.suites,
       keyUpdate: options.keyUpdateRecords === undefined ? undefined : { ...DEFAULT_KEY_UPDATE_POLICY, records: options.keyUpdateRecords },
       maxPendingRequests: options.maxPendingRequests,
+      sendQueueLimitBytes: options.sendQueueLimitBytes,
+      sendQueuePolicy: options.sendQueuePolicy,
       ...bounds,
     });
   } catch (error) {
