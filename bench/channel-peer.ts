@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import type { BackendChoice } from '../src/backend/index.ts';
 import { identityFromPrivateKey } from '../src/keys/identity.ts';
+import type { NetcryptServer } from '../src/protocol/netcrypt-server.ts';
 import { createServer } from '../src/protocol/server.ts';
 
 /** `work` holds server-key.pem and server-cert.pem, and client-cert.pem for mode `mtls`. */
@@ -31,7 +32,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   process.stdout.write(`${line === 'cpu' ? cpuMsSince(mark) : 'ok'}\n`);
 });
 
-let server: net.Server;
+let server: net.Server | NetcryptServer;
 if (mode === 'tcp' || mode === 'tls' || mode === 'mtls') {
   const onSocket = (socket: net.Socket) => {
     let bytes = 0;

@@ -113,7 +113,7 @@ async function demo(options: { backend: BackendChoice; keySize: ModulusLength; p
     await channel.close();
     console.log('  closed with an authenticated close on both sides');
   } finally {
-    server.close();
+    await server.close();
     await rm(work, { recursive: true, force: true });
   }
 }
@@ -167,6 +167,13 @@ async function serve(options: ServeOptions): Promise<void> {
   });
   const loopbackOnly = /^(127\.|::1$|localhost$)/.test(options.host);
   console.log(`listening on ${options.host}:${options.port}${loopbackOnly ? ' (this machine only; --host 0.0.0.0 to accept others)' : ''}`);
+  // Every client is told with an authenticated close, not cut; a second signal ends the process at once.
+  const stop = () => {
+    console.log(`closing: ${server.channels.size} client(s) get an authenticated close`);
+    void server.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }
 
 /** A client is served if its key is pinned or listed in the known-clients file; undefined when neither was given. */

@@ -26,6 +26,7 @@ export { type TrustOptions, type PeerTrust } from './channel/trust.ts';
 export { type ChannelBounds, type ChannelOptions, type ConnectOptions, connect, secureSocket } from './protocol/connect.ts';
 export type { HandshakeRateOptions } from './protocol/handshake-rate.ts';
 export { type ServerOptions, createServer } from './protocol/server.ts';
+export { DEFAULT_CLOSE_GRACE_MS, NetcryptServer, type NetcryptServerEvents, type ServerCloseOptions } from './protocol/netcrypt-server.ts';
 export { createOnionServer, type OnionServer, type OnionServerOptions } from './protocol/onion-server.ts';
 export { sealTo, openWith, type EnvelopeOptions } from './envelope/sealed-message.ts';
 export { ServerProtocol, ClientProtocol, type ProtocolOptions } from './protocol/seed-protocol.ts';

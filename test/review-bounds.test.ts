@@ -363,6 +363,6 @@ describe('review: application messages nobody reads count against the budget', (
     const survivor = held.find((channel) => !channel.closed)!;
     for (let i = 0; i < 15; i++) await survivor.receive();
     for (const channel of channels) channel.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close({ graceMs: 0 });
   });
 });

@@ -867,15 +867,15 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   // ── closing ────────────────────────────────────────────────────────────
 
   /**
-   * Sends the authenticated close after pending sends, then waits (up to a
-   * few seconds) for the peer's before ending TCP. Messages already queued
-   * here stay readable.
+   * Sends the authenticated close after pending sends, then waits (up to
+   * `timeoutMs`, default 5 s) for the peer's before ending TCP; past it the
+   * channel is destroyed. Messages already queued here stay readable.
    */
-  async close(): Promise<void> {
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#finished) return;
     if (this.#handshake.state !== 'done') return this.destroy();
     // Pending sends go first, but a peer that stops reading cannot hold close() up forever.
-    this.#startCloseTimer(CLOSE_TIMEOUT_MS);
+    this.#startCloseTimer(checkTimeout(options.timeoutMs ?? CLOSE_TIMEOUT_MS));
     if (!this.#closeSent && !this.#error) {
       await Promise.race([this.#sendTail, this.#closed]);
       this.#sendClose();

@@ -75,8 +75,8 @@ export function dialPeer(address: Address, identity: Identity, options: NetworkO
 }
 
 export interface Listener {
-  /** Stops taking connections (and removes the onion service). */
-  close(): Promise<void>;
+  /** Stops taking connections (and removes the onion service); the channels already handed over go on. */
+  stopListening(): Promise<void>;
 }
 
 /**
@@ -103,14 +103,14 @@ export async function listenForPeers(
     const onion = await createOnionServer({ ...serverOptions, onion: { controlPort: options.controlPort, virtualPort: port || 4000 } }, onChannel);
     report.say(`listening at ${onion.address}:${onion.virtualPort} (the peer dials it with --tor)`);
     report.event('listening', { host: onion.address, port: onion.virtualPort, onion: true });
-    return { close: () => onion.close() };
+    return { stopListening: () => onion.stopListening() };
   }
   const server = createServer(serverOptions, onChannel);
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, () => resolve()));
   const bound = (server.address() as net.AddressInfo).port;
   report.say(`listening on port ${bound}`);
   report.event('listening', { port: bound });
-  return { close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { stopListening: async () => server.stopListening() };
 }
 
 /** Listens until the first trusted channel arrives, then stops listening; later arrivals are turned away. */
@@ -124,8 +124,8 @@ export async function acceptOne(port: number, identity: Identity, options: Netwo
     arrived(channel);
   });
   const channel = await accepted;
-  // Not awaited: a server's close() waits for its open connections, and this one is ours to use.
-  void listener.close();
+  // Not awaited: removing an onion service takes a round trip to Tor, and the channel is ready now.
+  void listener.stopListening();
   return channel;
 }
 

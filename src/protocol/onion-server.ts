@@ -7,6 +7,7 @@
 import type net from 'node:net';
 import type { Channel } from './channel.ts';
 import { type OnionServiceOptions, hostOnionService } from '../tor/onion-service.ts';
+import type { NetcryptServer, ServerCloseOptions } from './netcrypt-server.ts';
 import { type ServerOptions, createServer } from './server.ts';
 
 export interface OnionServerOptions extends ServerOptions {
@@ -15,19 +16,21 @@ export interface OnionServerOptions extends ServerOptions {
 }
 
 export interface OnionServer {
-  readonly server: net.Server;
+  readonly server: NetcryptServer;
   /** `<56 base32 characters>.onion` */
   readonly address: string;
   readonly virtualPort: number;
   /** `ED25519-V3:…`: keep it secret; pass it back as `onion.privateKey` to keep the address. */
   readonly privateKey: string;
-  /** Removes the onion service, then stops the server. */
-  close(): Promise<void>;
+  /** Removes the onion service, then closes the server and its channels (NetcryptServer.close()). */
+  close(options?: ServerCloseOptions): Promise<void>;
+  /** Removes the onion service and stops listening; the channels already open go on. */
+  stopListening(): Promise<void>;
 }
 
 export async function createOnionServer(
   options: OnionServerOptions,
-  onChannel: (channel: Channel<net.Socket>) => void | Promise<void>,
+  onChannel?: (channel: Channel<net.Socket>) => void | Promise<void>,
 ): Promise<OnionServer> {
   // Every peer arrives from Tor's own loopback address: a per-source limit would throttle them all as one.
   const server = createServer({ ...options, handshakeRate: options.handshakeRate ?? false, maxConnectionsPerSource: options.maxConnectionsPerSource ?? Infinity }, onChannel);
@@ -38,7 +41,7 @@ export async function createOnionServer(
   try {
     service = await hostOnionService({ ...options.onion, port });
   } catch (error) {
-    server.close();
+    await server.close({ graceMs: 0 });
     throw error;
   }
   return {
@@ -46,9 +49,13 @@ export async function createOnionServer(
     address: service.address,
     virtualPort: service.virtualPort,
     privateKey: service.privateKey,
-    async close() {
+    async close(closeOptions) {
       await service.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close(closeOptions);
+    },
+    async stopListening() {
+      await service.close();
+      server.stopListening();
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
- * createServer(): a net.Server whose connections are upgraded to Channels
- * by secureSocket(); the callback sees only channels whose handshake
- * completed and whose peer passed the trust options.
+ * createServer(): a NetcryptServer whose connections are upgraded to
+ * Channels by secureSocket(); the callback and the 'channel' event see only
+ * channels whose handshake completed and whose peer passed the trust options.
  *
  * The server bounds what anonymous peers can make it hold and do. At
  * accept time, before the connection costs any key work: a per-source
@@ -12,7 +12,7 @@
  * dropped and reported with its code; the others go on being served.
  */
 
-import net from 'node:net';
+import type net from 'node:net';
 import { checkTimeout } from '../deadline.ts';
 import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import { generateIdentity } from '../keys/identity.ts';
@@ -21,6 +21,7 @@ import { Channel } from './channel.ts';
 import { type ChannelOptions, secureSocket } from './connect.ts';
 import { type HandshakeRateOptions, HandshakeRateLimiter, sourceKey } from './handshake-rate.ts';
 import { InboundPool } from './inbound-pool.ts';
+import { type Acceptance, NetcryptServer } from './netcrypt-server.ts';
 
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 export const DEFAULT_MAX_HANDSHAKES = 128;
@@ -39,7 +40,10 @@ export interface ServerOptions extends ChannelOptions {
    * that vanished (ERR_TRUNCATED) or tampered (ERR_AUTH) — and when a bound
    * drops an established channel (ERR_BUDGET_EXCEEDED, ERR_TIMEOUT). Once per
    * channel. The channel is destroyed either way; the server keeps running.
-   * Default: ignore.
+   * Not for ERR_CLOSED: a callback that fails only because the channel was
+   * closed (a client that left with an authenticated close while the
+   * callback still read or sent, or server.close()) is a normal end; the
+   * channel then finishes its close. Default: ignore.
    */
   onChannelError?: (error: unknown, channel: Channel<net.Socket>) => void;
   /** Open connections, in the handshake or past it (default 1024); more are refused with ERR_SERVER_BUSY. */
@@ -87,11 +91,11 @@ interface ServerLimits {
 const BOUND_CODES: ReadonlySet<string> = new Set([ErrorCode.BUDGET_EXCEEDED, ErrorCode.TIMEOUT]);
 
 /**
- * A net.Server whose connections are upgraded to Channels; the
- * callback sees only channels whose handshake completed. The identity is
- * resolved once and shared by every connection.
+ * A server whose connections are upgraded to Channels; the callback (and
+ * the 'channel' event) see only channels whose handshake completed. The
+ * identity is resolved once and shared by every connection.
  */
-export function createServer(options: ServerOptions, onChannel: (channel: Channel<net.Socket>) => void | Promise<void>): net.Server {
+export function createServer(options: ServerOptions = {}, onChannel?: (channel: Channel<net.Socket>) => void | Promise<void>): NetcryptServer {
   const limits = serverLimits(options);
   const rate = options.handshakeRate === false ? undefined : new HandshakeRateLimiter(options.handshakeRate);
   const pool = new InboundPool(limits.inboundBudgetBytes);
@@ -111,7 +115,7 @@ export function createServer(options: ServerOptions, onChannel: (channel: Channe
     }
   };
 
-  const accept = (socket: net.Socket): void => {
+  const accept = (socket: net.Socket, { signal, handOver }: Acceptance): void => {
     // Read while the socket is open: Node keeps it then, for reports about a socket already gone.
     const source = socket.remoteAddress;
     // Spent even when a cap refuses: a flooding source stays empty while the server is busy.
@@ -153,7 +157,8 @@ export function createServer(options: ServerOptions, onChannel: (channel: Channe
       reported = true;
       options.onChannelError?.(error, channel!);
     };
-    secureSocket(socket, 'server', shared, { inboundBudget: budget, unfinishedMessageTimeoutMs: limits.unfinishedMessageTimeoutMs }).then(
+    const bounds = { inboundBudget: budget, unfinishedMessageTimeoutMs: limits.unfinishedMessageTimeoutMs };
+    secureSocket(socket, 'server', { ...shared, signal: handshakeSignal(signal) }, bounds).then(
       (ready) => {
         handshakes--;
         channel = ready;
@@ -165,25 +170,38 @@ export function createServer(options: ServerOptions, onChannel: (channel: Channe
         ready.once('close', (error) => {
           if (error && BOUND_CODES.has(error.code)) report(error);
         });
-        void serve(ready, report);
+        // Completed just as close() began: the server is no longer handing channels out.
+        if (!handOver(ready)) return ready.destroy();
+        if (onChannel) void serve(ready, onChannel, report);
       },
       (error: NetcryptError) => {
         handshakes--;
+        // Dropped by close(): the server's own doing, not the peer's.
+        if (signal.aborted && !dropped) return;
         options.onHandshakeError?.(dropped ?? error, socket);
       },
     );
   };
 
-  const serve = async (channel: Channel<net.Socket>, report: (error: unknown) => void): Promise<void> => {
-    try {
-      await onChannel(channel);
-    } catch (error) {
-      channel.destroy(error instanceof NetcryptError ? error : undefined);
-      report(error);
-    }
-  };
+  /** The caller's signal, if any, and the server's shutdown: computed once, shared by every handshake. */
+  let combined: AbortSignal | undefined;
+  const handshakeSignal = (shutdown: AbortSignal): AbortSignal => (combined ??= options.signal ? AbortSignal.any([options.signal, shutdown]) : shutdown);
 
-  return net.createServer(accept);
+  return new NetcryptServer(accept);
+}
+
+async function serve(channel: Channel<net.Socket>, onChannel: (channel: Channel<net.Socket>) => void | Promise<void>, report: (error: unknown) => void): Promise<void> {
+  try {
+    await onChannel(channel);
+  } catch (error) {
+    if (error instanceof NetcryptError && error.code === ErrorCode.CLOSED) {
+      // Closed by the peer or by this server, without a failure: let the close finish, and say nothing.
+      await channel.close();
+      return;
+    }
+    channel.destroy(error instanceof NetcryptError ? error : undefined);
+    report(error);
+  }
 }
 
 function serverLimits(options: ServerOptions): ServerLimits {

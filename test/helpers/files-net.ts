@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SecureChannel } from '../../src/channel/secure-channel.ts';
 import { connect } from '../../src/protocol/connect.ts';
+import type { NetcryptServer } from '../../src/protocol/netcrypt-server.ts';
 import { createServer } from '../../src/protocol/server.ts';
 import { isNetcryptError } from '../../src/errors.ts';
 import type { Identity } from '../../src/keys/identity.ts';
@@ -27,14 +28,14 @@ export interface ChannelPair {
 
 /** A netcrypt server on loopback. pair() connects a client and returns both ends once each has finished its handshake. */
 export class Peers {
-  readonly #server: net.Server;
+  readonly #server: NetcryptServer;
   readonly #waiting: ((channel: SecureChannel) => void)[] = [];
   readonly #identity: Identity;
   readonly #port: number;
   readonly #channels = new Set<SecureChannel>();
   readonly #proxies = new Set<net.Server>();
 
-  private constructor(server: net.Server, identity: Identity, port: number) {
+  private constructor(server: NetcryptServer, identity: Identity, port: number) {
     this.#server = server;
     this.#identity = identity;
     this.#port = port;
@@ -93,7 +94,7 @@ export class Peers {
   async close(): Promise<void> {
     for (const channel of this.#channels) channel.destroy();
     for (const proxy of this.#proxies) proxy.close();
-    this.#server.close();
+    await this.#server.close({ graceMs: 0 });
   }
 }
 

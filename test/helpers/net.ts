@@ -2,18 +2,24 @@
 
 import net from 'node:net';
 import { after } from 'node:test';
+import { NetcryptServer } from '../../src/protocol/netcrypt-server.ts';
 import { FrameDecoder, encodeFrame } from '../../src/wire/frames.ts';
 
-export async function listen(server: net.Server): Promise<number> {
+export async function listen(server: net.Server | NetcryptServer): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as net.AddressInfo).port;
 }
 
 /**
  * Listens on loopback and, when the test file ends, closes the server and
- * destroys its connections (server.close() alone waits for them forever).
+ * destroys its connections (a net.Server's close() alone waits for them
+ * forever; a NetcryptServer's with no grace drops them).
  */
-export async function serve(server: net.Server): Promise<number> {
+export async function serve(server: net.Server | NetcryptServer): Promise<number> {
+  if (server instanceof NetcryptServer) {
+    after(() => server.close({ graceMs: 0 }));
+    return listen(server);
+  }
   const sockets = new Set<net.Socket>();
   server.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
