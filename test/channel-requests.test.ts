@@ -79,6 +79,19 @@ describe('requests: answers', () => {
     assert.equal((await client.request('after')).toString(), 'after');
   });
 
+  it('bad arguments reject (never throw) with ERR_INVALID_ARGUMENT, and take no id', async () => {
+    const { client, server } = await pair({ onServer: (channel) => channel.onRequest((data) => data) });
+    const calls = [
+      () => client.request(42 as never),
+      () => client.request('x', { timeoutMs: 0 }),
+      () => client.request('x', { timeoutMs: 1.5 }),
+      () => client.request('x', { timeoutMs: 2 ** 31 }),
+    ];
+    for (const call of calls) await assert.rejects(call(), hasCode(ErrorCode.INVALID_ARGUMENT));
+    assert.throws(() => server.onRequest('not a function' as never), hasCode(ErrorCode.INVALID_ARGUMENT));
+    assert.equal((await client.request('in sequence')).toString(), 'in sequence');
+  });
+
   it('a reply above the limit reaches the caller as ERR_REMOTE, not as a stuck request', async () => {
     const { client } = await pair({ onServer: (channel) => channel.onRequest(() => Buffer.alloc(MAX_REQUEST_BODY_BYTES + 1)) });
     await assert.rejects(client.request('x'), hasCode(ErrorCode.REMOTE, ErrorCode.INVALID_ARGUMENT));
@@ -158,11 +171,23 @@ describe('requests: handler failures', () => {
 });
 
 describe('requests: storms', () => {
-  it('many in flight both ways, random delays and failures: every caller gets exactly its own answer', async () => {
+  it('many in flight both ways, random delays, failures, timeouts and aborts: every caller gets exactly its own outcome', async () => {
     const random = prng(0x5eed);
-    /** The handler's plan for each request, from its body: delay, and whether and how to fail. */
-    const handler = (side: string) => async (data: Buffer) => {
-      const { token, wait, fail } = JSON.parse(data.toString()) as { token: string; wait: number; fail: number };
+    interface Plan {
+      token: string;
+      /** How long the handler works (ms). */
+      wait: number;
+      /** 0: answers; 1: throws an Error with a code; 2: throws a NetcryptError. */
+      fail: number;
+      /** 0: the caller waits; 1: it aborts after `after` ms; 2: its timeoutMs is `after`. */
+      cancel: number;
+      after: number;
+    }
+    /** Tokens whose handler saw its signal abort, per answering side. */
+    const aborted = new Set<string>();
+    const handler = (side: string) => async (data: Buffer, { signal }: { signal: AbortSignal }) => {
+      const { token, wait, fail } = JSON.parse(data.toString()) as Plan;
+      signal.addEventListener('abort', () => aborted.add(token), { once: true });
       if (wait > 0) await delay(wait);
       if (fail === 1) throw Object.assign(new Error(`failed ${token}`), { code: `E_${side}` });
       if (fail === 2) throw new NetcryptError(ErrorCode.FILE_IO, `io ${token}`);
@@ -170,14 +195,21 @@ describe('requests: storms', () => {
     };
     const { client, server } = await pair({ onServer: (channel) => channel.onRequest(handler('server')) });
     client.onRequest(handler('client'));
+    /** Tokens whose caller gave up (its ERR_ABORTED or ERR_TIMEOUT). */
+    const gaveUp = new Set<string>();
     const storm = (from: SecureChannel, peer: string, count: number) =>
       Array.from({ length: count }, async (_, i) => {
         const token = `${peer}-${i}-${random().toString(36).slice(2)}`;
-        const plan = { token, wait: Math.floor(random() * 8), fail: Math.floor(random() * 5) % 3 };
+        const plan: Plan = { token, wait: Math.floor(random() * 8), fail: Math.floor(random() * 3), cancel: Math.floor(random() * 3), after: 1 + Math.floor(random() * 8) };
+        const controller = new AbortController();
+        if (plan.cancel === 1) setTimeout(() => controller.abort(), plan.after);
+        const options = plan.cancel === 1 ? { signal: controller.signal } : plan.cancel === 2 ? { timeoutMs: plan.after } : {};
         try {
-          const reply = (await from.request(JSON.stringify(plan))).toString();
+          const reply = (await from.request(JSON.stringify(plan), options)).toString();
           return plan.fail === 0 && reply === `${peer} answers ${token}`;
         } catch (error) {
+          if (plan.cancel === 1 && hasCode(ErrorCode.ABORTED)(error)) return gaveUp.add(token) && true;
+          if (plan.cancel === 2 && hasCode(ErrorCode.TIMEOUT)(error)) return gaveUp.add(token) && true;
           if (plan.fail === 1) return hasCode(ErrorCode.REMOTE, `E_${peer}`)(error) && (error as Error).message === `failed ${token}`;
           if (plan.fail === 2) return hasCode(ErrorCode.REMOTE, ErrorCode.FILE_IO)(error) && (error as Error).message === `io ${token}`;
           return false;
@@ -186,8 +218,15 @@ describe('requests: storms', () => {
     // Each side keeps to its 128 in flight: 120 at a time, several waves.
     for (let wave = 0; wave < 5; wave++) {
       const outcomes = await Promise.all([...storm(client, 'server', 120), ...storm(server, 'client', 120)]);
-      assert.equal(outcomes.filter((ok) => !ok).length, 0, `wave ${wave}: every caller got its own answer`);
+      assert.equal(outcomes.filter((ok) => !ok).length, 0, `wave ${wave}: every caller got its own outcome`);
     }
+    // One more request each way: it travels behind every CANCEL, so each has been read when it is answered.
+    const last = (peer: string): Plan => ({ token: `last-${peer}`, wait: 0, fail: 0, cancel: 0, after: 0 });
+    assert.equal((await client.request(JSON.stringify(last('server')))).toString(), 'server answers last-server');
+    assert.equal((await server.request(JSON.stringify(last('client')))).toString(), 'client answers last-client');
+    assert.ok(gaveUp.size > 0 && aborted.size > 0, 'the storm cancelled some requests in flight');
+    // A handler was told to stop only for a request whose caller gave up (a CANCEL may also cross an answer).
+    for (const token of aborted) assert.ok(gaveUp.has(token), `${token} aborted at the handler, answered at the caller`);
   });
 
   it('requests, messages and a file transfer interleave on one channel', async () => {

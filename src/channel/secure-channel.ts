@@ -623,8 +623,14 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
    * failing handler rejects it with ERR_REMOTE (`remoteCode`); a timeout or
    * abort rejects it and cancels it at the peer.
    */
-  async request(data: Uint8Array | string, options?: RequestOptions): Promise<Buffer> {
-    return this.#requestLane().request(toBytes(data), options);
+  request(data: Uint8Array | string, options?: RequestOptions): Promise<Buffer> {
+    let body: Uint8Array;
+    try {
+      body = toBytes(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#requestLane().request(body, options);
   }
 
   /** Answers the peer's requests with `handler`'s result; register it before the handshake ends or in the tick the channel is handed over. */
