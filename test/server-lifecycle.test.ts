@@ -7,7 +7,8 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -353,6 +354,102 @@ describe('shutdown under load', () => {
       assert.equal(serverSide.closedCleanly, true);
     }
     assert.deepEqual(channelErrors, []);
+  });
+});
+
+/** A room-client.ts process, and what it has printed so far. */
+class RoomMember {
+  readonly child: ChildProcess;
+  count = 0;
+  ready = false;
+  result?: { count: number; inOrder: boolean; sha256: string; closedCleanly: boolean };
+  readonly exited: Promise<unknown[]>;
+  #buffered = '';
+  #waiting: { until: () => boolean; resolve: () => void }[] = [];
+
+  constructor(port: number, reportEvery: number) {
+    const script = fileURLToPath(new URL('./helpers/room-client.ts', import.meta.url));
+    this.child = spawn(process.execPath, ['--import', 'tsx', script, String(port), String(reportEvery)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.exited = once(this.child, 'exit');
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (this.#buffered + chunk).split('\n');
+      this.#buffered = lines.pop()!;
+      for (const line of lines) {
+        if (line === 'ready') this.ready = true;
+        else if (line.startsWith('got ')) this.count = Number(line.slice(4));
+        else if (line.startsWith('done ')) this.result = JSON.parse(line.slice(5));
+      }
+      this.#waiting = this.#waiting.filter((waiter) => !(waiter.until() && (waiter.resolve(), true)));
+    });
+  }
+
+  /** Resolves once `until` holds, checked after each line the member prints. */
+  when(until: () => boolean): Promise<void> {
+    if (until()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push({ until, resolve }));
+  }
+}
+
+describe('a broadcast room', () => {
+  it("one SIGSTOPped member is dropped (sendQueuePolicy 'drop') and its queue stays bounded; the others receive every message", { timeout: 600_000 }, async () => {
+    const MEMBERS = 4;
+    const LIMIT = 1024 * 1024;
+    const MESSAGE = 16 * 1024;
+    /** Messages sent before waiting for the members that read: 128 KiB, far below the limit. */
+    const BATCH = 8;
+    const { channelErrors, options } = reporting();
+    const room = createServer({ ...options, sendQueueLimitBytes: LIMIT, sendQueuePolicy: 'drop' }, async (member) => {
+      for await (const _ of member); // members only listen in this room
+      await member.close();
+    });
+    // The whole broadcast: one send per member, none awaited, so no member can hold up the others.
+    const broadcast = (message: Buffer) => {
+      for (const member of room.channels) member.send(message).catch(() => {});
+    };
+    const port = await listen(room);
+    const handed = nextChannels(room, MEMBERS);
+    const members = Array.from({ length: MEMBERS }, () => new RoomMember(port, BATCH));
+    try {
+      await Promise.all(members.map((member) => member.when(() => member.ready)));
+      const channels = await handed;
+      const [stopped, ...reading] = members;
+      stopped!.child.kill('SIGSTOP');
+
+      const hash = createHash('sha256');
+      let sent = 0;
+      let dropped: Channel | undefined;
+      let maxBuffered = 0;
+      let afterDrop = 0;
+      // Until the stopped member is dropped, and 400 messages (6.4 MiB) more reached the others; 256 MiB at most.
+      while ((!dropped || afterDrop < 400) && sent * MESSAGE < 256 * 1024 * 1024) {
+        for (let i = 0; i < BATCH; i++, sent++) {
+          const message = Buffer.alloc(MESSAGE, sent);
+          message.writeUInt32BE(sent, 0);
+          hash.update(message);
+          broadcast(message);
+        }
+        for (const channel of channels) maxBuffered = Math.max(maxBuffered, channel.bufferedAmount);
+        dropped ??= channels.find((channel) => !room.channels.has(channel));
+        if (dropped) afterDrop += BATCH;
+        // The pace of the members that read; the stopped one cannot slow it.
+        await Promise.all(reading.map((member) => member.when(() => member.count >= sent)));
+      }
+      assert.ok(dropped, `the stopped member was never dropped after ${sent} messages`);
+      assert.equal(room.channels.size, MEMBERS - 1);
+      assert.ok(maxBuffered <= LIMIT, `a member's send queue held ${maxBuffered} bytes; the limit is ${LIMIT}`);
+      assert.equal(channelErrors.length, 1);
+      assert.ok(isNetcryptError(channelErrors[0], 'ERR_SEND_QUEUE_FULL'), String(channelErrors[0]));
+
+      await room.close({ graceMs: 60_000 });
+      const digest = hash.digest('hex');
+      for (const member of reading) {
+        await member.exited;
+        assert.deepEqual(member.result, { count: sent, inOrder: true, sha256: digest, closedCleanly: true });
+      }
+    } finally {
+      for (const member of members) member.child.kill('SIGKILL');
+      await room.close({ graceMs: 0 });
+    }
   });
 });
 

@@ -38,7 +38,8 @@ export interface ServerOptions extends ChannelOptions {
   /**
    * Called when the connection callback throws or rejects — typically a peer
    * that vanished (ERR_TRUNCATED) or tampered (ERR_AUTH) — and when a bound
-   * drops an established channel (ERR_BUDGET_EXCEEDED, ERR_TIMEOUT). Once per
+   * drops an established channel (ERR_BUDGET_EXCEEDED, ERR_TIMEOUT, and
+   * ERR_SEND_QUEUE_FULL under sendQueuePolicy 'drop'). Once per
    * channel. The channel is destroyed either way; the server keeps running.
    * Not for ERR_CLOSED: a callback that fails only because the channel was
    * closed (a client that left with an authenticated close while the
@@ -88,7 +89,7 @@ interface ServerLimits {
 }
 
 /** Codes with which a server bound drops an established channel. */
-const BOUND_CODES: ReadonlySet<string> = new Set([ErrorCode.BUDGET_EXCEEDED, ErrorCode.TIMEOUT]);
+const BOUND_CODES: ReadonlySet<string> = new Set([ErrorCode.BUDGET_EXCEEDED, ErrorCode.TIMEOUT, ErrorCode.SEND_QUEUE_FULL]);
 
 /**
  * A server whose connections are upgraded to Channels; the callback (and
