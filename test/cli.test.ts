@@ -1,6 +1,7 @@
 /** The netcrypt command, run as a user would (through tsx, from the sources). */
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { execFile, spawn } from 'node:child_process';
 import { appendFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -75,7 +76,7 @@ async function startServe(...args: string[]) {
     child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
   });
   const serverKey = /^server key (SHA256:\S+)$/m.exec(stdout)![1]! as `SHA256:${string}`;
-  return { stdout: () => stdout, stderr: () => stderr, serverKey };
+  return { child, stdout: () => stdout, stderr: () => stderr, serverKey };
 }
 
 async function freePort(): Promise<number> {
@@ -112,6 +113,23 @@ describe('netcrypt serve', async () => {
     const wide = await startServe('--port', String(widePort), '--host', '0.0.0.0');
     assert.match(wide.stdout(), new RegExp(`^listening on 0\\.0\\.0\\.0:${widePort}$`, 'm'));
     assert.equal(await echoes(widePort, alice!, wide.serverKey, '127.0.0.2'), 'ping');
+  });
+
+  it('on SIGTERM every client gets an authenticated close, then the process exits 0', async () => {
+    const port = await freePort();
+    const served = await startServe('--port', String(port));
+    const channel = await connect({ port, identity: alice!, pin: served.serverKey });
+    await channel.send('ping');
+    assert.equal((await channel.receive()).toString(), 'ping');
+    const told = once(channel, 'end');
+    const exited = once(served.child, 'exit');
+    served.child.kill('SIGTERM');
+    await told;
+    await channel.close();
+    assert.equal(channel.closedCleanly, true);
+    assert.deepEqual(await exited, [0, null]);
+    assert.match(served.stdout(), /^closing: 1 client\(s\) get an authenticated close$/m);
+    assert.doesNotMatch(served.stderr(), /client left/);
   });
 
   it('--pin serves only the pinned client; --known-clients only those listed, read again when the file changes', async () => {
