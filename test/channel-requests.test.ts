@@ -343,6 +343,45 @@ describe('requests: cancellation', () => {
   });
 });
 
+describe('requests: a full send queue', () => {
+  const MiB = 1024 * 1024;
+
+  it("under sendQueuePolicy 'fail' a request is refused at once with ERR_SEND_QUEUE_FULL; later ones go on", async () => {
+    const { client, server } = await pair({ client: { sendQueuePolicy: 'fail', sendQueueLimitBytes: 64 * 1024 }, onServer: (channel) => channel.onRequest((data) => String(data.length)) });
+    server.socket.pause(); // the server stops reading: the client's queue fills
+    const calls = Array.from({ length: 40 }, () => client.request(Buffer.alloc(MiB)).then(String, (error: unknown) => error));
+    server.socket.resume();
+    const outcomes = await Promise.all(calls);
+    const refused = outcomes.filter((outcome) => hasCode(ErrorCode.SEND_QUEUE_FULL)(outcome));
+    assert.ok(refused.length > 0, 'some requests were refused');
+    assert.equal(refused.length + outcomes.filter((outcome) => outcome === String(MiB)).length, 40, String(outcomes.find((o) => typeof o !== 'string' && !refused.includes(o))));
+    // The refused ones left gaps in the ids; the peer takes the next one as it comes.
+    assert.equal((await client.request('after')).toString(), '5');
+  });
+
+  it('answers are owed: the limit refuses the application\'s sends, never an answer the peer waits for', async () => {
+    let handled = 0;
+    let allHandled!: () => void;
+    const everyOne = new Promise<void>((resolve) => (allHandled = resolve));
+    const { client, server } = await pair({
+      server: { sendQueuePolicy: 'fail', sendQueueLimitBytes: 64 * 1024 },
+      onServer: (channel) =>
+        channel.onRequest(() => {
+          if (++handled === 24) allHandled();
+          return Buffer.alloc(MiB, handled);
+        }),
+    });
+    client.socket.pause(); // the client stops reading: the server's answers pile up
+    const calls = Array.from({ length: 24 }, () => client.request('big one'));
+    await everyOne;
+    await new Promise((resolve) => setImmediate(resolve));
+    await assert.rejects(server.send(Buffer.alloc(1024)), hasCode(ErrorCode.SEND_QUEUE_FULL));
+    client.socket.resume();
+    const replies = await Promise.all(calls);
+    assert.deepEqual(replies.map((reply) => [reply.length, reply[0]]), Array.from({ length: 24 }, (_, i) => [MiB, i + 1]));
+  });
+});
+
 describe('requests: the channel ends', () => {
   it("the peer's clean close rejects what waits with ERR_CLOSED; the handlers' signals abort when the channel ends", async () => {
     let handlerAborted!: Promise<unknown>;
@@ -413,16 +452,23 @@ describe('requests: hostile peers', () => {
     }
   });
 
-  it('request ids that repeat, skip or start elsewhere are ERR_PROTOCOL', async () => {
-    await refuses(raw(encodeRequest(2, Buffer.from('x'))), ErrorCode.PROTOCOL);
+  it('request ids that repeat or go down are ERR_PROTOCOL; a gap is not', async () => {
     await refuses((client) => {
       raw(encodeRequest(1, Buffer.from('x')))(client);
       raw(encodeRequest(1, Buffer.from('again')))(client);
     }, ErrorCode.PROTOCOL);
     await refuses((client) => {
-      raw(encodeRequest(1, Buffer.from('x')))(client);
-      raw(encodeRequest(3, Buffer.from('gap')))(client);
+      raw(encodeRequest(5, Buffer.from('x')))(client);
+      raw(encodeRequest(4, Buffer.from('down')))(client);
     }, ErrorCode.PROTOCOL);
+    const { client } = await pair({ onServer: (channel) => channel.onRequest((data) => data) });
+    const answers = new Promise<Buffer[]>((resolve) => {
+      const got: Buffer[] = [];
+      client.onLane(REQUEST_LANE, (message) => got.push(message) === 2 && resolve(got));
+    });
+    raw(encodeRequest(3, Buffer.from('from 3')))(client);
+    raw(encodeRequest(10, Buffer.from('to 10')))(client);
+    assert.deepEqual(await answers, [encodeReply(3, Buffer.from('from 3')), encodeReply(10, Buffer.from('to 10'))]);
   });
 
   it('answers to requests never sent, and cancels of requests never sent, are ERR_PROTOCOL', async () => {

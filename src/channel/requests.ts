@@ -3,10 +3,11 @@
  * the other and answer the other's calls at the same time, many of each in
  * flight, correlated by id.
  *
- * Ids run 1, 2, 3, … in each direction, so one number per direction tells
- * every case apart without remembering old ids: an answer to an id above
- * the last one sent was never asked for (ERR_PROTOCOL); one to an id below
- * it that no longer waits was cancelled or timed out here, and is dropped.
+ * Ids increase in each direction (1, 2, 3, …; a request the send queue
+ * refused leaves a gap), so one number per direction tells every case apart
+ * without remembering old ids: an answer to an id above the last one sent
+ * was never asked for (ERR_PROTOCOL); one to an id below it that no longer
+ * waits was cancelled or timed out here, and is dropped.
  *
  * Memory is bounded both ways: this side waits for at most
  * `maxPendingRequests` answers (request() refuses more at once), and holds at
@@ -88,6 +89,9 @@ export interface RequestLaneOptions {
   onRelease?: () => void;
 }
 
+/** Answers and cancels are never refused by the send-queue limit. */
+const OWED = { owed: true } as const;
+
 function protocolError(message: string): NetcryptError {
   return new NetcryptError(ErrorCode.PROTOCOL, `requests: ${message}`);
 }
@@ -119,7 +123,7 @@ export class RequestLane {
   /** The id of the next request this side sends. */
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
-  /** The id of the peer's last request; its next must be one more. */
+  /** The id of the peer's last request; its next must be greater. */
   #lastIncomingId = 0;
   readonly #incoming = new Map<number, Incoming>();
   #heldBytes = 0;
@@ -147,7 +151,6 @@ export class RequestLane {
     const { timeoutMs, signal } = options;
     try {
       if (timeoutMs !== undefined) checkTimeout(timeoutMs);
-      // Checked before an id is taken: an id never sent would leave a gap the peer refuses.
       if (body.length > MAX_REQUEST_BODY_BYTES) throw invalidArgument(`request of ${body.length} bytes exceeds ${MAX_REQUEST_BODY_BYTES}`);
       if (body.length + REQUEST_OVERHEAD_BYTES > this.#channel.maxMessageBytes) throw invalidArgument(`request of ${body.length} bytes exceeds maxMessageBytes`);
       if (signal?.aborted) throw abortError(signal, 'request');
@@ -182,7 +185,8 @@ export class RequestLane {
     const pending = this.#settle(id);
     if (!pending) return;
     pending.reject(error);
-    if (!this.#channel.closed) this.#channel.sendOnLane(REQUEST_LANE, encodeCancel(id)).catch(() => {});
+    // Owed: a CANCEL the peer never got would leave the request counted there, and the next one over its limit.
+    if (!this.#channel.closed) this.#channel.sendOnLane(REQUEST_LANE, encodeCancel(id), OWED).catch(() => {});
   }
 
   /** Forgets request `id` and returns what waited for it, if anything still did. */
@@ -234,7 +238,7 @@ export class RequestLane {
   }
 
   #onRequest(id: number, body: Buffer): void {
-    if (id !== this.#lastIncomingId + 1) throw protocolError(`request id ${id} after ${this.#lastIncomingId}; ids must increase by one`);
+    if (id <= this.#lastIncomingId) throw protocolError(`request id ${id} after ${this.#lastIncomingId}; ids must increase`);
     this.#lastIncomingId = id;
     if (this.#incoming.size >= MAX_OUTSTANDING_REQUESTS) throw protocolError(`the peer has more than ${MAX_OUTSTANDING_REQUESTS} requests outstanding`);
     const incoming: Incoming = { controller: new AbortController(), bytes: body.length + INCOMING_OVERHEAD_BYTES };
@@ -280,8 +284,8 @@ export class RequestLane {
       // The handler's reply could not be sent (too large, not bytes): the caller hears why.
       bytes = encodeError(id, remoteCodeOf(error), remoteTextOf(error));
     }
-    // A channel that is gone leaves nobody to answer.
-    this.#channel.sendOnLane(REQUEST_LANE, bytes).catch(() => {});
+    // Owed: the caller waits for it (and the peer's outstanding limit bounds them). A channel that is gone leaves nobody to answer.
+    this.#channel.sendOnLane(REQUEST_LANE, bytes, OWED).catch(() => {});
   }
 
   /** The request is answered or cancelled: it no longer counts, nor do its bytes. */

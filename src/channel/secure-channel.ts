@@ -132,6 +132,15 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
+/** For layers above (sendOnLane). */
+export interface LaneSendOptions extends SendOptions {
+  /**
+   * A protocol message the peer waits for, bounded by that layer (e.g. the
+   * answer to a request): the send-queue limit does not refuse it.
+   */
+  owed?: boolean;
+}
+
 type LaneHandler = (message: Buffer) => void;
 
 /** A message send() accepted: how far it is sealed, and how many of its bytes still count as queued. */
@@ -398,14 +407,14 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   }
 
   /** For layers above: sends a message on another lane. Messages on all lanes are serialised. */
-  sendOnLane(lane: number, message: Uint8Array, options: SendOptions = {}): Promise<void> {
+  sendOnLane(lane: number, message: Uint8Array, options: LaneSendOptions = {}): Promise<void> {
     if (!Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) return Promise.reject(invalidArgument('lane out of range'));
     if (message.length > this.#maxMessageBytes) {
       return Promise.reject(invalidArgument(`message of ${message.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`));
     }
     // A failed channel queues nothing: a send behind one still waiting for the socket would hold its bytes until then.
     if (this.#error) return Promise.reject(this.#error);
-    const full = this.#sendQueueFull(message.length);
+    const full = options.owed ? undefined : this.#sendQueueFull(message.length);
     if (full) return Promise.reject(full);
     if (this.#pendingSends === 0 && this.#handshake.state === 'done' && message.length <= BATCH_ITEM_MAX && !options.signal) {
       try {
