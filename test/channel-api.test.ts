@@ -151,7 +151,15 @@ describe('channel API', () => {
   });
 
   it('records on lanes nobody defined are not accepted', () => {
-    for (const type of [0x18, 0x19, 0x1f, 0x24, 0x27, 0x00, 0xff]) assert.equal(parseRecordType(type), null, `type 0x${type.toString(16)}`);
+    for (const type of [0x07, 0x18, 0x19, 0x1f, 0x24, 0x27, 0x00, 0xff]) assert.equal(parseRecordType(type), null, `type 0x${type.toString(16)}`);
+  });
+
+  it('PING is 0x05 and PONG 0x06, and no other type is either', () => {
+    for (let type = 0; type < 256; type++) {
+      const kind = parseRecordType(type)?.kind;
+      assert.equal(kind === 'ping', type === 0x05, `type 0x${type.toString(16)}`);
+      assert.equal(kind === 'pong', type === 0x06, `type 0x${type.toString(16)}`);
+    }
   });
 });
 

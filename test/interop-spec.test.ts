@@ -49,9 +49,9 @@ async function socketPair(): Promise<[net.Socket, net.Socket]> {
 }
 
 /** A library server running `handler`, and a socket of ours connected to it. */
-async function libraryServer(handler: (channel: Channel) => Promise<void>): Promise<{ socket: net.Socket; errors: unknown[] }> {
+async function libraryServer(handler: (channel: Channel) => Promise<void>, options: { keepAliveMs?: number } = {}): Promise<{ socket: net.Socket; errors: unknown[] }> {
   const errors: unknown[] = [];
-  const server = createServer({ identity: libraryIdentity, onChannelError: (error: unknown) => errors.push(error) }, handler);
+  const server = createServer({ identity: libraryIdentity, onChannelError: (error: unknown) => errors.push(error), ...options }, handler);
   const port = await listening(server as unknown as net.Server);
   after(() => server.close());
   const socket = net.connect(port, '127.0.0.1');
@@ -61,11 +61,11 @@ async function libraryServer(handler: (channel: Channel) => Promise<void>): Prom
 }
 
 /** Our server socket and a library client dialled to it (the client pins `pin`). */
-async function libraryClient(pin = peerFingerprint): Promise<{ socket: net.Socket; channel: Promise<Channel> }> {
+async function libraryClient(pin = peerFingerprint, options: { keepAliveMs?: number } = {}): Promise<{ socket: net.Socket; channel: Promise<Channel> }> {
   const server = net.createServer();
   const port = await listening(server);
   const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const channel = connect({ host: '127.0.0.1', port, pin, identity: libraryIdentity });
+  const channel = connect({ host: '127.0.0.1', port, pin, identity: libraryIdentity, ...options });
   const socket = await accepted;
   server.close();
   after(() => socket.destroy());
@@ -240,6 +240,9 @@ describe('what the spec refuses, the library refuses with the code the spec name
     }],
     ['a record of 65 537 plaintext bytes', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.FINAL, big(65_537))],
     ['a CLOSE with content', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.CLOSE, Buffer.from([0]))],
+    ['a PING of 7 bytes', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.PING, Buffer.alloc(7))],
+    ['a PING of 9 bytes', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.PING, Buffer.alloc(9))],
+    ['a PONG that answers no PING', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.PONG, Buffer.alloc(8))],
     ['a second FINISHED', 'ERR_PROTOCOL', (peer) => peer.sendRecord(TYPE.FINISHED, peer.transcript)],
     ['a record after our CLOSE', 'ERR_PROTOCOL', (peer) => {
       peer.close();
@@ -294,6 +297,101 @@ describe('negotiation and the key messages, against the library', () => {
     let code: string | undefined;
     while (code === undefined) code = alertFrameCode(await reader.next(4096));
     assert.equal(code, 'ERR_VERSION');
+  });
+});
+
+/** The next event that is not a PING the peer has already answered. */
+async function nextBesidesPings(peer: IndependentPeer): Promise<Exclude<Awaited<ReturnType<IndependentPeer['next']>>, { kind: 'ping' }>> {
+  for (;;) {
+    const event = await peer.next();
+    if (event.kind !== 'ping') return event;
+  }
+}
+
+describe('PING and PONG (§3, Ping), between the library and our peer', () => {
+  for (const { name, features } of OFFERS) {
+    test(`${name}: the library answers our PINGs, one between two fragments of a message`, async () => {
+      const { socket } = await libraryServer(async (channel) => {
+        for await (const message of channel) await channel.send(message);
+        await channel.close();
+      });
+      const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint, features });
+      const first = peer.ping();
+      assert.deepEqual(await peer.next(), { kind: 'pong', data: first });
+      const big = pattern(65_536 + 100, 4);
+      peer.sendRecord(TYPE.FRAGMENT, big.subarray(0, 65_536));
+      const second = peer.ping();
+      peer.sendRecord(TYPE.FINAL, big.subarray(65_536));
+      assert.deepEqual(await peer.next(), { kind: 'pong', data: second }, 'answered before the message it interrupted was complete');
+      assert.ok((await expectMessage(peer)).equals(big), 'the PING did not disturb the message around it');
+      peer.close();
+      assert.deepEqual(await peer.next(), { kind: 'close' });
+      peer.end();
+    });
+
+  }
+
+  // The interval is generous: a live peer is dropped only if this busy process stalls for two intervals.
+  for (const { name, features } of [OFFERS[0], OFFERS[2]]) {
+    test(`${name}: with keepAliveMs the library pings our quiet peer, which answers, and keeps the channel over many intervals`, async () => {
+      let closedCleanly: boolean | undefined;
+      const { socket, errors } = await libraryServer(async (channel) => {
+        for await (const message of channel) await channel.send(message);
+        await channel.close();
+        closedCleanly = channel.closedCleanly;
+      }, { keepAliveMs: 150 });
+      const peer = await IndependentPeer.handshake(socket, { role: 'client', privateKey: peerKey, pin: libraryIdentity.fingerprint, features });
+      const pings: Buffer[] = [];
+      while (pings.length < 4) {
+        const event = await peer.next();
+        assert.equal(event.kind, 'ping', `nothing but PINGs from the library while we are quiet: ${JSON.stringify(event)}`);
+        if (event.kind === 'ping') pings.push(event.data);
+      }
+      assert.ok(pings.every((ping) => ping.length === 8), 'each PING has 8 bytes');
+      assert.equal(new Set(pings.map((ping) => ping.toString('hex'))).size, pings.length, 'each PING has its own bytes');
+      peer.send(Buffer.from('still here'));
+      const echo = await nextBesidesPings(peer);
+      assert.ok(echo.kind === 'message' && echo.data.toString() === 'still here', 'the channel is alive after four intervals of our silence');
+      peer.close();
+      assert.deepEqual(await nextBesidesPings(peer), { kind: 'close' });
+      peer.end();
+      while (closedCleanly === undefined && errors.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.deepEqual(errors, []);
+      assert.equal(closedCleanly, true);
+    });
+  }
+
+  test('the library as client, keepAliveMs on: our PONG that does not echo its PING is ERR_PROTOCOL', async () => {
+    const { socket, channel: dialled } = await libraryClient(peerFingerprint, { keepAliveMs: 20 });
+    const [peer, channel] = await Promise.all([
+      IndependentPeer.handshake(socket, { role: 'server', privateKey: peerKey, pin: libraryIdentity.fingerprint }),
+      dialled,
+    ]);
+    const failed = new Promise<unknown>((resolve) => channel.once('close', resolve));
+    peer.answerPings = false;
+    const ping = await peer.next();
+    assert.equal(ping.kind, 'ping');
+    const wrong = Buffer.from((ping as { data: Buffer }).data);
+    wrong[7]! ^= 1;
+    peer.sendRecord(TYPE.PONG, wrong);
+    assert.deepEqual(await peer.next(), { kind: 'alert', code: 'ERR_PROTOCOL' });
+    assert.ok(isNetcryptError(await failed, 'ERR_PROTOCOL'));
+  });
+
+  test('the library as client, keepAliveMs on: our PONGs keep the channel over many intervals, and it closes cleanly', async () => {
+    const { socket, channel: dialled } = await libraryClient(peerFingerprint, { keepAliveMs: 150 });
+    const [peer, channel] = await Promise.all([
+      IndependentPeer.handshake(socket, { role: 'server', privateKey: peerKey, pin: libraryIdentity.fingerprint }),
+      dialled,
+    ]);
+    let pings = 0;
+    while (pings < 4) if ((await peer.next()).kind === 'ping') pings += 1;
+    const closed = channel.close();
+    assert.deepEqual(await nextBesidesPings(peer), { kind: 'close' });
+    peer.close();
+    await closed;
+    assert.equal(channel.closedCleanly, true);
+    peer.end();
   });
 });
 

@@ -151,6 +151,25 @@ describe('record writer (sans-I/O)', () => {
     assert.deepEqual(types, [RecordType.BATCH, RecordType.KEY_UPDATE, RecordType.BATCH, RecordType.CLOSE]);
   });
 
+  it('PING and PONG are sealed after the batch opened before them, each with its 8 bytes', () => {
+    const material = randomBytes(44);
+    const writer = new RecordWriter(new RecordSealer(backend, SUITES.a256gcm, material, systemRandom()));
+    writer.addToBatch(0, Buffer.from('before the ping'));
+    writer.sealPing(Buffer.from('pingpin1'));
+    writer.addToBatch(0, Buffer.from('before the pong'));
+    writer.sealPong(Buffer.from('pongpon2'));
+    const decoder = new FrameDecoder(1 << 17);
+    const opener = new RecordOpener(backend, SUITES.a256gcm, material, true);
+    decoder.push(Buffer.concat(writer.take()));
+    const records: [number, string][] = [];
+    for (let frame = decoder.next(); frame; frame = decoder.next()) {
+      const { type, plaintext } = opener.open(frame);
+      records.push([type, Buffer.from(plaintext).toString('latin1')]);
+    }
+    assert.deepEqual(records.map(([type]) => type), [RecordType.BATCH, RecordType.PING, RecordType.BATCH, RecordType.PONG]);
+    assert.deepEqual([records[1]![1], records[3]![1]], ['pingpin1', 'pongpon2']);
+  });
+
   it('discardBatch() drops the open batch unsealed', () => {
     const writer = new RecordWriter(new RecordSealer(backend, SUITES.a256gcm, randomBytes(44), systemRandom()));
     writer.addToBatch(0, Buffer.from('never sent'));

@@ -32,6 +32,7 @@ import {
   parseRecordType,
 } from '../wire/records.ts';
 import { abortError, checkTimeout, withDeadline } from '../deadline.ts';
+import { KeepAlive, PingAnswerer, unansweredPong } from './keep-alive.ts';
 import { waitForDrain } from './socket-waits.ts';
 import { MAX_REQUEST_MESSAGE_BYTES, REQUEST_LANE } from '../wire/request-messages.ts';
 import { type RequestHandler, RequestLane, type RequestOptions, checkMaxPendingRequests } from './requests.ts';
@@ -121,6 +122,12 @@ export interface ChannelSetup {
   /** The send queue's limit in bytes (default DEFAULT_SEND_QUEUE_LIMIT_BYTES); see SendQueuePolicy. */
   sendQueueLimitBytes?: number;
   sendQueuePolicy?: SendQueuePolicy;
+  /**
+   * After this long with nothing received, send a PING; a peer that then
+   * stays silent is declared dead, ERR_TIMEOUT, within keepAliveMs × 3 of
+   * its last byte (default: no keepalive).
+   */
+  keepAliveMs?: number;
 }
 
 export interface ReceiveOptions {
@@ -262,6 +269,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   /** Per lane, when its message in progress began (performance.now()). */
   readonly #unfinishedSince: (number | undefined)[] = new Array(LANE_COUNT);
   #unfinishedTimer?: NodeJS.Timeout;
+  readonly #keepAlive?: KeepAlive;
+  readonly #pingAnswerer: PingAnswerer;
   #corked = false;
   /** An alert is on its way out: the socket stays until it has left (#sendAlert). */
   #lingering = false;
@@ -291,6 +300,18 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (setup.unfinishedMessageTimeoutMs !== undefined) {
       this.#unfinishedTimeoutMs = checkTimeout(setup.unfinishedMessageTimeoutMs, 'unfinishedMessageTimeoutMs');
     }
+    if (setup.keepAliveMs !== undefined) {
+      this.#keepAlive = new KeepAlive(checkTimeout(setup.keepAliveMs, 'keepAliveMs'), {
+        sendPing: (value) => this.#sendControl((writer) => writer.sealPing(value)),
+        onDead: (error) => this.destroy(error),
+        readingPaused: () => this.transport.isPaused(),
+      });
+    }
+    this.#pingAnswerer = new PingAnswerer({
+      canSend: () => !(this.transport.writableNeedDrain && this.transport.writableLength >= SEND_BUFFER_BYTES),
+      sendPong: (value) => this.#sendControl((writer) => writer.sealPong(value)),
+      whenDrained: (send) => this.transport.prependOnceListener('drain', send),
+    });
     this.#assembler = new MessageAssembler(this.#maxMessageBytes);
     this.#maxPendingRequests = checkMaxPendingRequests(setup.maxPendingRequests);
     this.onLane(REQUEST_LANE, (message) => this.#requestLane().receive(message), { maxMessageBytes: MAX_REQUEST_MESSAGE_BYTES });
@@ -727,6 +748,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
 
   #onData = (chunk: Buffer): void => {
     if (this.#finished) return;
+    this.#keepAlive?.heard();
     try {
       this.#chargeBudget(chunk.length);
       this.#decoder.push(chunk);
@@ -797,6 +819,15 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     const { type, plaintext } = this.#opener!.open(frame);
     const record = parseRecordType(type);
     if (record?.kind === 'key-update') return; // the opener has switched keys
+    if (record?.kind === 'ping') {
+      // Nothing follows this side's CLOSE, not even a PONG; the peer expects none once it has read that CLOSE.
+      if (!this.#closeSent) this.#pingAnswerer.onPing(plaintext);
+      return;
+    }
+    if (record?.kind === 'pong') {
+      if (!this.#keepAlive) throw unansweredPong();
+      return this.#keepAlive.onPong(plaintext);
+    }
     if (record?.kind === 'alert') throw peerAlertError(decodeAlertRecord(plaintext), true);
     if (record?.kind === 'close') {
       if (plaintext.length !== 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'CLOSE record with content');
@@ -876,7 +907,20 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#writer = new RecordWriter(session.sealer);
     this.#opener = session.opener;
     this.#decoder.maxFrameBytes = session.suite.maxFrameBytes;
+    this.#keepAlive?.start();
     this.#resolveReady();
+  }
+
+  /** A PING or PONG, sealed after whatever was sent before it; never after this side's CLOSE. */
+  #sendControl(seal: (writer: RecordWriter) => void): void {
+    if (this.#closeSent || this.#finished) return;
+    try {
+      this.#flushBatch();
+      seal(this.#writer!);
+      this.#writeOutput();
+    } catch (error) {
+      this.destroy(asNetcryptError(error));
+    }
   }
 
   // ── closing ────────────────────────────────────────────────────────────
@@ -907,6 +951,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   #sendClose(): void {
     if (this.#closeSent || this.#finished) return;
     this.#closeSent = true;
+    this.#stopLivenessTimers();
     this.#flushBatch();
     this.#writer!.sealClose();
     this.#writeOutput();
@@ -929,6 +974,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
    */
   #onPeerClose(): void {
     this.#peerClosed = true;
+    this.#stopLivenessTimers();
     this.#peerCloseUnannounced = true;
   }
 
@@ -955,6 +1001,11 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
    */
   #endTransport(): void {
     this.transport.end(() => this.#finish());
+  }
+
+  /** Once a CLOSE has crossed either way, the close's own deadlines bound the channel's life instead. */
+  #stopLivenessTimers(): void {
+    this.#keepAlive?.stop();
   }
 
   #onEnd = (): void => {
@@ -1019,6 +1070,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     clearTimeout(this.#closeTimer);
     clearTimeout(this.#lingerTimer);
     clearTimeout(this.#unfinishedTimer);
+    this.#stopLivenessTimers();
     if (this.#charged > 0) this.#setup.inboundBudget?.refund(this.#charged);
     this.#charged = 0;
     const error = this.#error;

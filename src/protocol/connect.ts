@@ -57,6 +57,13 @@ export interface ChannelOptions extends TrustOptions {
   sendQueueLimitBytes?: number;
   /** At the limit: 'wait' (default) as ever, 'fail' the send, or 'drop' the channel; both with ERR_SEND_QUEUE_FULL. */
   sendQueuePolicy?: SendQueuePolicy;
+  /**
+   * Heartbeat: after this long with nothing received, send an authenticated
+   * PING; a peer that stays silent (vanished without a FIN: a pulled cable,
+   * a dropped NAT mapping) fails the channel with ERR_TIMEOUT within
+   * keepAliveMs × 3 of its last byte (default: off).
+   */
+  keepAliveMs?: number;
 }
 
 export interface ConnectOptions extends ChannelOptions {
@@ -142,6 +149,7 @@ function openChannel<T extends Duplex>(
       maxPendingRequests: options.maxPendingRequests,
       sendQueueLimitBytes: options.sendQueueLimitBytes,
       sendQueuePolicy: options.sendQueuePolicy,
+      keepAliveMs: options.keepAliveMs,
       ...bounds,
     });
   } catch (error) {

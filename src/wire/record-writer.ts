@@ -93,6 +93,18 @@ export class RecordWriter {
     this.#push(this.#sealer.updateKey());
   }
 
+  /** A PING with these (PING_BYTES) bytes, after everything before it (docs/PROTOCOL.md §3, *Ping*). */
+  sealPing(value: Uint8Array): void {
+    this.sealBatch();
+    this.#push(this.#sealer.seal(RecordType.PING, value));
+  }
+
+  /** The PONG answering a PING: its bytes, after everything before it. */
+  sealPong(value: Uint8Array): void {
+    this.sealBatch();
+    this.#push(this.#sealer.seal(RecordType.PONG, value));
+  }
+
   /** Drops the open batch unsealed: the channel failed, and its messages are reported as not sent. */
   discardBatch(): void {
     this.#batch = undefined;

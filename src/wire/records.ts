@@ -28,6 +28,10 @@ export const RecordType = {
   ALERT: 0x03,
   /** Empty plaintext: the sender's next record is under its next direction key, sequence 0. */
   KEY_UPDATE: 0x04,
+  /** Liveness probe: PING_BYTES opaque bytes the receiver must echo in a PONG. */
+  PING: 0x05,
+  /** The answer to the one outstanding PING: exactly its bytes. */
+  PONG: 0x06,
   /** A fragment of a message on a lane, more fragments follow. */
   FRAGMENT: 0x10,
   /** The last (or only) fragment of a message on a lane. */
@@ -86,6 +90,9 @@ export interface KeyUpdatePolicy {
 
 export const DEFAULT_KEY_UPDATE_POLICY: KeyUpdatePolicy = { records: 2 ** 24, bytes: 2 ** 34 };
 
+/** The plaintext of a PING and of its PONG: always exactly this many opaque bytes. */
+export const PING_BYTES = 8;
+
 export function laneRecordType(lane: number, final: boolean): number {
   return (final ? RecordType.FINAL : RecordType.FRAGMENT) + 2 * lane;
 }
@@ -95,7 +102,7 @@ export function batchRecordType(lane: number): number {
 }
 
 export type ParsedRecordType =
-  | { kind: 'finished' | 'close' | 'alert' | 'key-update' }
+  | { kind: 'finished' | 'close' | 'alert' | 'key-update' | 'ping' | 'pong' }
   | { kind: 'fragment'; lane: number; final: boolean }
   | { kind: 'batch'; lane: number };
 
@@ -104,6 +111,8 @@ export function parseRecordType(type: number): ParsedRecordType | null {
   if (type === RecordType.CLOSE) return { kind: 'close' };
   if (type === RecordType.ALERT) return { kind: 'alert' };
   if (type === RecordType.KEY_UPDATE) return { kind: 'key-update' };
+  if (type === RecordType.PING) return { kind: 'ping' };
+  if (type === RecordType.PONG) return { kind: 'pong' };
   const offset = type - RecordType.FRAGMENT;
   if (offset >= 0 && offset < 2 * LANE_COUNT) return { kind: 'fragment', lane: offset >> 1, final: (offset & 1) === 1 };
   const lane = type - RecordType.BATCH;

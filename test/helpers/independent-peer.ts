@@ -2,8 +2,8 @@
  * An independent netcrypt/1 peer, written from docs/PROTOCOL.md alone (nothing under src/ is
  * read or imported), to prove the spec is enough for a second implementation. Top to bottom:
  * canonical MessagePack, frames, hello/key/alert messages, the handshake key schedule,
- * A256CBC-HS512 records, BATCH/FRAGMENT/FINAL messages on lanes 0-3, CLOSE and ALERT, and the
- * lane-3 request messages (§3.1).
+ * A256CBC-HS512 records, BATCH/FRAGMENT/FINAL messages on lanes 0-3, PING/PONG, CLOSE and ALERT,
+ * and the lane-3 request messages (§3.1).
  */
 
 import crypto, { type KeyObject } from 'node:crypto';
@@ -378,7 +378,8 @@ export function cbcHmacOpen(key: Buffer, iv: Buffer, aad: Buffer, ciphertext: Bu
   }
 }
 
-export const TYPE = { FINISHED: 0x01, CLOSE: 0x02, ALERT: 0x03, KEY_UPDATE: 0x04, FRAGMENT: 0x10, FINAL: 0x11, BATCH: 0x20 } as const;
+export const TYPE = { FINISHED: 0x01, CLOSE: 0x02, ALERT: 0x03, KEY_UPDATE: 0x04, PING: 0x05, PONG: 0x06, FRAGMENT: 0x10, FINAL: 0x11, BATCH: 0x20 } as const;
+export const PING_BYTES = 8;
 export const RECORD_PLAINTEXT_LIMIT = 65_536;
 export const BATCH_ENTRY_LIMIT = 16_384;
 
@@ -567,12 +568,20 @@ export type RandomPurpose = 'x25519' | 'secret' | 'nonce' | 'oaep-seed' | 'iv';
 export type PeerEvent =
   | { kind: 'message'; lane: number; data: Buffer; recordType: number; entries: number }
   | { kind: 'close' }
-  | { kind: 'alert'; code: string };
+  | { kind: 'alert'; code: string }
+  /** The peer pinged us; we have already answered it. */
+  | { kind: 'ping'; data: Buffer }
+  /** The answer to our outstanding PING. */
+  | { kind: 'pong'; data: Buffer };
 
 export class IndependentPeer {
   private partial: Buffer[][] = [[], [], [], []];
   private pending: PeerEvent[] = [];
   peerClosed = false;
+  closeSent = false;
+  /** False: PINGs are only reported, for a test to answer them itself (or not). */
+  answerPings = true;
+  private outstandingPing: Buffer | undefined;
 
   private constructor(
     readonly socket: net.Socket,
@@ -676,6 +685,16 @@ export class IndependentPeer {
 
   close(): void {
     this.sendRecord(TYPE.CLOSE, Buffer.alloc(0));
+    this.closeSent = true;
+  }
+
+  /** A PING of 8 random bytes; at most one is outstanding. Its PONG comes out of next(). */
+  ping(): Buffer {
+    if (this.outstandingPing) throw new PeerError('ERR_PROTOCOL', 'a PING is already outstanding');
+    const value = crypto.randomBytes(PING_BYTES);
+    this.outstandingPing = value;
+    this.sendRecord(TYPE.PING, value);
+    return value;
   }
 
   /** An ALERT record, then FIN, as §3 Alerts says a side that gives up does. */
@@ -704,6 +723,15 @@ export class IndependentPeer {
       if (plaintext.length !== 0) throw new PeerError('ERR_PROTOCOL', 'CLOSE with content');
       this.peerClosed = true;
       this.pending.push({ kind: 'close' });
+    } else if (type === TYPE.PING) {
+      if (plaintext.length !== PING_BYTES) throw new PeerError('ERR_PROTOCOL', 'PING not 8 bytes');
+      // Answered at once; nothing follows our CLOSE, a PONG neither.
+      if (this.answerPings && !this.closeSent) this.sendRecord(TYPE.PONG, plaintext);
+      this.pending.push({ kind: 'ping', data: plaintext });
+    } else if (type === TYPE.PONG) {
+      if (!this.outstandingPing?.equals(plaintext)) throw new PeerError('ERR_PROTOCOL', 'PONG that answers no PING');
+      this.outstandingPing = undefined;
+      this.pending.push({ kind: 'pong', data: plaintext });
     } else if (type === TYPE.ALERT) {
       const code = plaintext.toString('latin1');
       if (!ALERT_CODE.test(code)) throw new PeerError('ERR_PROTOCOL', 'malformed ALERT');
