@@ -407,6 +407,22 @@ describe('requests: the channel ends', () => {
     await assert.rejects(client.request('after'), hasCode(ErrorCode.CLOSED));
   });
 
+  it('a request that arrives after this side sent its CLOSE runs no handler', async () => {
+    const { client, server } = await pair();
+    let calls = 0;
+    client.onRequest(() => `${++calls}`);
+    const peerSawClose = once(server, 'end');
+    const closing = client.close();
+    await peerSawClose;
+    // The server's own request() refuses now; a request sent raw behind the client's CLOSE reaches it.
+    await assert.rejects(server.request('late'), hasCode(ErrorCode.CLOSED));
+    await server.sendOnLane(REQUEST_LANE, encodeRequest(1, Buffer.from('late')));
+    await server.close();
+    await closing;
+    assert.equal(client.closedCleanly, true);
+    assert.equal(calls, 0);
+  });
+
   it("a failure rejects what waits with the channel's error", async () => {
     const { client } = await pair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
     const waiting = client.request('forever');

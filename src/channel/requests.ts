@@ -20,6 +20,7 @@ import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
 import {
   MAX_OUTSTANDING_REQUESTS,
   MAX_REQUEST_BODY_BYTES,
+  MAX_REQUEST_ID,
   REMOTE_CODE,
   REQUEST_LANE,
   REQUEST_OVERHEAD_BYTES,
@@ -158,6 +159,7 @@ export class RequestLane {
       if (this.#pending.size >= this.#maxPending) {
         throw new NetcryptError(ErrorCode.TOO_MANY_REQUESTS, `${this.#pending.size} requests already wait for replies (maxPendingRequests)`);
       }
+      if (this.#nextId > MAX_REQUEST_ID) throw new NetcryptError(ErrorCode.PROTOCOL, 'request ids exhausted'); // after 2^53 - 1 requests
     } catch (error) {
       return Promise.reject(error);
     }
@@ -241,6 +243,8 @@ export class RequestLane {
     if (id <= this.#lastIncomingId) throw protocolError(`request id ${id} after ${this.#lastIncomingId}; ids must increase`);
     this.#lastIncomingId = id;
     if (this.#incoming.size >= MAX_OUTSTANDING_REQUESTS) throw protocolError(`the peer has more than ${MAX_OUTSTANDING_REQUESTS} requests outstanding`);
+    // After this side's CLOSE no answer can go (§3.1): the peer learns it from the CLOSE, no handler needs to run.
+    if (this.#channel.closed) return;
     const incoming: Incoming = { controller: new AbortController(), bytes: body.length + INCOMING_OVERHEAD_BYTES };
     this.#incoming.set(id, incoming);
     this.#heldBytes += incoming.bytes;
