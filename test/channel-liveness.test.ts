@@ -2,7 +2,8 @@
  * keepAliveMs and idleTimeoutMs over real loopback sockets (docs/PROTOCOL.md
  * §3, *Ping*): a peer that vanished without a FIN — a relay that stops
  * forwarding both ways and closes nothing — is ERR_TIMEOUT; a live quiet
- * peer is kept; a PING flood from a peer that does not read is refused.
+ * peer is kept; a PING flood from a peer that does not read is refused;
+ * an idle channel ends with the authenticated close.
  */
 
 import assert from 'node:assert/strict';
@@ -144,5 +145,71 @@ describe('keepAliveMs', () => {
     for (const keepAliveMs of [0, -1, 1.5, Number.NaN]) {
       await assert.rejects(connect({ port, identity: clientId, pin: serverId!.fingerprint, keepAliveMs }), (error: unknown) => isNetcryptError(error, 'ERR_INVALID_ARGUMENT'));
     }
+  });
+});
+
+describe('idleTimeoutMs', () => {
+  it('closes a channel without application traffic with the authenticated close; both ends see a clean close', async () => {
+    const { port, channels, closes, errors } = await echoServer();
+    const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint, idleTimeoutMs: 100 });
+    await client.send('one message');
+    assert.equal((await client.receive()).toString(), 'one message');
+    assert.equal(await closeEvent(client), undefined);
+    assert.equal(client.closedCleanly, true);
+    assert.equal(client.closeReason, 'idle');
+    assert.equal(await closes[0], undefined);
+    assert.equal(channels[0]!.closeReason, 'peer');
+    assert.deepEqual(errors, []);
+  });
+
+  it('a server with idleTimeoutMs closes a quiet client; the client reads the end of the stream, not an error', async () => {
+    const { port, channels, closes, errors } = await echoServer({ idleTimeoutMs: 100 });
+    const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint });
+    const received: Buffer[] = [];
+    for await (const message of client) received.push(message);
+    assert.deepEqual(received, []);
+    assert.equal(client.closeReason, 'peer');
+    await client.close();
+    assert.equal(client.closedCleanly, true);
+    assert.equal(await closes[0], undefined);
+    assert.equal(channels[0]!.closeReason, 'idle');
+    assert.deepEqual(errors, []);
+  });
+
+  it('PINGs and PONGs are not traffic: a keepalive channel with no messages still goes idle', async () => {
+    const { port } = await echoServer({ keepAliveMs: 20 });
+    const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint, keepAliveMs: 20, idleTimeoutMs: 200 });
+    assert.equal(await closeEvent(client), undefined);
+    assert.equal(client.closeReason, 'idle');
+  });
+
+  it('a request in flight is traffic: a handler slower than the timeout still answers, then the channel goes idle', async () => {
+    const server = createServer({ identity: serverId }, (channel) => {
+      channel.onRequest(async (data) => {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        return `slow ${data}`;
+      });
+      channel.once('end', () => void channel.close());
+    });
+    const port = await serve(server);
+    const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint, idleTimeoutMs: 100 });
+    const closed = closeEvent(client);
+    assert.equal((await client.request('answer')).toString(), 'slow answer');
+    assert.equal(await closed, undefined);
+    assert.equal(client.closeReason, 'idle');
+  });
+
+  it('messages keep it open: twenty exchanges spread over more than twice the timeout', async () => {
+    const { port } = await echoServer();
+    const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint, idleTimeoutMs: 300 });
+    for (let i = 0; i < 20; i++) {
+      await client.send(`ping ${i}`);
+      assert.equal((await client.receive()).toString(), `ping ${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 35));
+    }
+    assert.equal(client.closeReason, undefined);
+    await client.close();
+    assert.equal(client.closeReason, 'local');
+    assert.equal(client.closedCleanly, true);
   });
 });

@@ -146,6 +146,11 @@ export class RequestLane {
     return this.#heldBytes;
   }
 
+  /** Requests either way still waiting for their answer: the channel is not idle while there are any. */
+  get inFlight(): number {
+    return this.#pending.size + this.#incoming.size;
+  }
+
   // ── calling the peer ───────────────────────────────────────────────────
 
   request(body: Uint8Array, options: RequestOptions = {}): Promise<Buffer> {

@@ -32,6 +32,7 @@ import {
   parseRecordType,
 } from '../wire/records.ts';
 import { abortError, checkTimeout, withDeadline } from '../deadline.ts';
+import { IdleTimer } from './idle-timer.ts';
 import { KeepAlive, PingAnswerer, unansweredPong } from './keep-alive.ts';
 import { waitForDrain } from './socket-waits.ts';
 import { MAX_REQUEST_MESSAGE_BYTES, REQUEST_LANE } from '../wire/request-messages.ts';
@@ -128,7 +129,12 @@ export interface ChannelSetup {
    * its last byte (default: no keepalive).
    */
   keepAliveMs?: number;
+  /** Closes the channel (authenticated close, closeReason 'idle') after this long without application messages either way (default: never). */
+  idleTimeoutMs?: number;
 }
+
+/** Who began the authenticated close: this side's close(), the peer's CLOSE, or this side's idleTimeoutMs. */
+export type CloseReason = 'local' | 'peer' | 'idle';
 
 export interface ReceiveOptions {
   signal?: AbortSignal;
@@ -242,6 +248,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   #closeSent = false;
   #finished = false;
   #closedCleanly = false;
+  #closeReason?: CloseReason;
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
 
@@ -271,6 +278,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   #unfinishedTimer?: NodeJS.Timeout;
   readonly #keepAlive?: KeepAlive;
   readonly #pingAnswerer: PingAnswerer;
+  readonly #idle?: IdleTimer;
   #corked = false;
   /** An alert is on its way out: the socket stays until it has left (#sendAlert). */
   #lingering = false;
@@ -312,6 +320,11 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       sendPong: (value) => this.#sendControl((writer) => writer.sealPong(value)),
       whenDrained: (send) => this.transport.prependOnceListener('drain', send),
     });
+    if (setup.idleTimeoutMs !== undefined) {
+      // A send still under way (a large message waiting for 'drain') and a request in flight are traffic too.
+      const busy = () => this.#pendingSends > 0 || (this.#requests?.inFlight ?? 0) > 0;
+      this.#idle = new IdleTimer(checkTimeout(setup.idleTimeoutMs, 'idleTimeoutMs'), this.#closeIdle, busy);
+    }
     this.#assembler = new MessageAssembler(this.#maxMessageBytes);
     this.#maxPendingRequests = checkMaxPendingRequests(setup.maxPendingRequests);
     this.onLane(REQUEST_LANE, (message) => this.#requestLane().receive(message), { maxMessageBytes: MAX_REQUEST_MESSAGE_BYTES });
@@ -406,6 +419,15 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     return this.#closedCleanly;
   }
 
+  /**
+   * Who began the authenticated close — `'local'` (close()), `'peer'` (its
+   * CLOSE came first) or `'idle'` (idleTimeoutMs) — once one has begun;
+   * undefined before, and for a channel that failed without one.
+   */
+  get closeReason(): CloseReason | undefined {
+    return this.#closeReason;
+  }
+
   /** True once either side has closed or the channel failed. */
   get closed(): boolean {
     return this.#finished || this.#closeSent || this.#peerClosed;
@@ -433,6 +455,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (message.length > this.#maxMessageBytes) {
       return Promise.reject(invalidArgument(`message of ${message.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`));
     }
+    this.#idle?.touch();
     // A failed channel queues nothing: a send behind one still waiting for the socket would hold its bytes until then.
     if (this.#error) return Promise.reject(this.#error);
     const full = options.owed ? undefined : this.#sendQueueFull(message.length);
@@ -836,6 +859,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (record?.kind !== 'fragment' && record?.kind !== 'batch') {
       throw new NetcryptError(ErrorCode.PROTOCOL, `unexpected record type 0x${type.toString(16)}`);
     }
+    this.#idle?.touch();
     const view = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length);
     const messages = this.#assembler.push(record, view);
     if (record.kind === 'fragment') this.#trackUnfinished(record.lane, record.final);
@@ -908,6 +932,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#opener = session.opener;
     this.#decoder.maxFrameBytes = session.suite.maxFrameBytes;
     this.#keepAlive?.start();
+    this.#idle?.start();
     this.#resolveReady();
   }
 
@@ -923,6 +948,12 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     }
   }
 
+  /** idleTimeoutMs ran out: the same authenticated close as close(), under another name. */
+  readonly #closeIdle = (): void => {
+    this.#closeReason ??= 'idle';
+    void this.close();
+  };
+
   // ── closing ────────────────────────────────────────────────────────────
 
   /**
@@ -933,6 +964,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#finished) return;
     if (this.#handshake.state !== 'done') return this.destroy();
+    this.#closeReason ??= 'local';
     // Pending sends go first, but a peer that stops reading cannot hold close() up forever.
     this.#startCloseTimer(checkTimeout(options.timeoutMs ?? CLOSE_TIMEOUT_MS));
     if (!this.#closeSent && !this.#error) {
@@ -974,6 +1006,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
    */
   #onPeerClose(): void {
     this.#peerClosed = true;
+    this.#closeReason ??= 'peer';
     this.#stopLivenessTimers();
     this.#peerCloseUnannounced = true;
   }
@@ -1006,6 +1039,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   /** Once a CLOSE has crossed either way, the close's own deadlines bound the channel's life instead. */
   #stopLivenessTimers(): void {
     this.#keepAlive?.stop();
+    this.#idle?.stop();
   }
 
   #onEnd = (): void => {

@@ -64,6 +64,12 @@ export interface ChannelOptions extends TrustOptions {
    * keepAliveMs × 3 of its last byte (default: off).
    */
   keepAliveMs?: number;
+  /**
+   * Closes the channel with the authenticated close after this long without
+   * application messages in either direction (PINGs do not count); the
+   * 'close' event is then clean and `closeReason` is `'idle'` (default: off).
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface ConnectOptions extends ChannelOptions {
@@ -150,6 +156,7 @@ function openChannel<T extends Duplex>(
       sendQueueLimitBytes: options.sendQueueLimitBytes,
       sendQueuePolicy: options.sendQueuePolicy,
       keepAliveMs: options.keepAliveMs,
+      idleTimeoutMs: options.idleTimeoutMs,
       ...bounds,
     });
   } catch (error) {
