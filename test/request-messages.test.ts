@@ -85,6 +85,30 @@ describe('request messages', () => {
     );
   });
 
+  it("the examples in PROTOCOL.md §3.1 are this codec's bytes", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const spec = (await readFile(new URL('../docs/PROTOCOL.md', import.meta.url), 'utf8')).replace(/[ \n]+/g, ' ');
+    const spaced = (bytes: Buffer, fields: number[]) => {
+      const parts: string[] = [];
+      let at = 0;
+      for (const length of [...fields, bytes.length]) {
+        if (at >= bytes.length) break;
+        parts.push(bytes.subarray(at, Math.min(at + length, bytes.length)).toString('hex'));
+        at += length;
+      }
+      return parts.join(' ');
+    };
+    for (const [bytes, fields] of [
+      [encodeRequest(1, Buffer.from('hi')), [1, 8]],
+      [encodeReply(1, Buffer.alloc(0)), [1, 8]],
+      [encodeError(2, 'ENOENT', 'no such file'), [1, 8, 1, 6, 2]],
+      [encodeCancel(3), [1, 8]],
+    ] as const) {
+      const hex = spaced(bytes, [...fields]);
+      assert.ok(spec.includes(` ${hex} `) || spec.endsWith(` ${hex}`), `PROTOCOL.md shows ${hex}`);
+    }
+  });
+
   it('the layout is the one §3.1 gives', () => {
     assert.equal(encodeRequest(1, Buffer.from('hi')).toString('hex'), '0100000000000000016869');
     assert.equal(encodeReply(0x0102030405, Buffer.alloc(0)).toString('hex'), '020000000102030405');
