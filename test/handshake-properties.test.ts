@@ -42,6 +42,28 @@ describe('sans-I/O properties', () => {
     );
   });
 
+  it('nextPieces(): the same frames as views of the chunks they arrived in, however the bytes are split', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 3000 }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 30 }), (payloads, cuts) => {
+        const stream = Buffer.concat(payloads.map((p) => encodeFrame(p)));
+        const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((x, y) => x - y);
+        const decoder = new FrameDecoder(4000);
+        const out: Buffer[] = [];
+        let last = 0;
+        for (const point of [...points, stream.length]) {
+          decoder.push(stream.subarray(last, point));
+          last = point;
+          for (let f = decoder.nextPieces(); f; f = decoder.nextPieces()) {
+            assert.ok(f.every((piece) => piece.length > 0));
+            out.push(Buffer.concat(f));
+          }
+        }
+        assert.deepEqual(out, payloads.map((p) => Buffer.from(p)));
+        assert.equal(decoder.bufferedBytes, 0);
+      }),
+    );
+  });
+
   it('the frame decoder refuses any length above its limit from the header alone', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1001, max: 0xffffffff }), (length) => {

@@ -71,14 +71,16 @@ function read(suite: SuiteName, material: Buffer, bytes: Buffer, chunkSizes: num
     const size = Math.max(1, chunkSizes[i % Math.max(1, chunkSizes.length)] ?? bytes.length);
     decoder.push(bytes.subarray(offset, offset + size));
     offset += size;
-    for (let frame = decoder.next(); frame; frame = decoder.next()) {
+    // As the channel reads: frames in the pieces they arrived in, opened and assembled without joining them.
+    for (let frame = decoder.nextPieces(); frame; frame = decoder.nextPieces()) {
       assert.ok(!closed, 'nothing after CLOSE');
-      const { type, plaintext } = opener.open(frame);
+      const { type, plaintext } = opener.openPieces(frame);
       const record = parseRecordType(type)!;
       if (record.kind === 'close') closed = true;
       else if (record.kind === 'key-update') keyUpdates++;
       else if (record.kind === 'fragment' || record.kind === 'batch') {
-        for (const message of assembler.push(record, Buffer.from(plaintext))) messages.push({ lane: record.lane, message: Buffer.from(message) });
+        const pieces = plaintext.map((piece) => Buffer.from(piece.buffer, piece.byteOffset, piece.length));
+        for (const message of assembler.push(record, pieces)) messages.push({ lane: record.lane, message: Buffer.from(message) });
       } else assert.fail(`unexpected record ${type}`);
     }
   }

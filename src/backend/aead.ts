@@ -33,17 +33,24 @@ export interface AeadCore {
    * escape in that case. `sealed` has a length seal() can produce.
    */
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null;
+  /** open() of consecutive pieces, for a backend that can take them without joining; the same rule on failure. */
+  openPieces?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: readonly Uint8Array[], length: number): Uint8Array[] | null;
 }
 
 export interface Aead {
   seal: SealFn;
   sealPieces: SealPiecesFn;
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  openPieces(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: readonly Uint8Array[]): Uint8Array[];
 }
 
 /** Pieces as one buffer; a single piece is returned as it is. */
-function join(pieces: Uint8Array[]): Uint8Array {
+function join(pieces: readonly Uint8Array[]): Uint8Array {
   return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+}
+
+function wrapOne(plaintext: Uint8Array | null): Uint8Array[] | null {
+  return plaintext === null ? null : [plaintext];
 }
 
 export function wrapAead(spec: AeadSpec, core: AeadCore): Aead {
@@ -74,6 +81,17 @@ export function wrapAead(spec: AeadSpec, core: AeadCore): Aead {
       check(key, nonce, aad, sealed);
       if (!spec.sealedLengthPossible(sealed.length)) throw authError();
       const plaintext = core.open(key, nonce, aad, sealed);
+      if (plaintext === null) throw authError();
+      return plaintext;
+    },
+    openPieces(key, nonce, aad, sealed) {
+      let length = 0;
+      for (const piece of sealed) {
+        check(key, nonce, aad, piece);
+        length += piece.length;
+      }
+      if (!spec.sealedLengthPossible(length)) throw authError();
+      const plaintext = core.openPieces ? core.openPieces(key, nonce, aad, sealed, length) : wrapOne(core.open(key, nonce, aad, join(sealed)));
       if (plaintext === null) throw authError();
       return plaintext;
     },

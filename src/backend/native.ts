@@ -54,6 +54,29 @@ const aesGcm: AeadCore = {
     }
     return plaintext;
   },
+  openPieces(key, nonce, aad, sealed, length) {
+    const ciphertextLength = length - GCM_TAG_BYTES;
+    const last = sealed[sealed.length - 1]!;
+    // The tag is the last 16 bytes, which a socket may have split.
+    const tag = last.length >= GCM_TAG_BYTES ? last.subarray(last.length - GCM_TAG_BYTES) : Buffer.concat(sealed).subarray(ciphertextLength);
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES }).setAAD(aad).setAuthTag(tag);
+    // OpenSSL decrypts before final() checks the tag; the plaintext stays here until then.
+    const plaintext: Buffer[] = [];
+    let remaining = ciphertextLength;
+    for (const piece of sealed) {
+      if (remaining === 0) break;
+      const part = piece.length <= remaining ? piece : piece.subarray(0, remaining);
+      remaining -= part.length;
+      if (part.length > 0) plaintext.push(decipher.update(part));
+    }
+    try {
+      decipher.final();
+    } catch {
+      for (const piece of plaintext) piece.fill(0);
+      return null;
+    }
+    return plaintext;
+  },
 };
 
 export function createNativeBackend(): Backend {
@@ -71,6 +94,7 @@ export function createNativeBackend(): Backend {
     gcmSeal: gcmAead.seal,
     gcmSealPieces: gcmAead.sealPieces,
     gcmOpen: gcmAead.open,
+    gcmOpenPieces: gcmAead.openPieces,
     encodeEnvelope,
     decodeEnvelope,
   };

@@ -50,6 +50,7 @@ export function createPureBackend(): Backend {
     gcmSeal: gcmAead.seal,
     gcmSealPieces: gcmAead.sealPieces,
     gcmOpen: gcmAead.open,
+    gcmOpenPieces: gcmAead.openPieces,
     encodeEnvelope,
     decodeEnvelope,
   };

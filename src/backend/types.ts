@@ -71,6 +71,12 @@ export interface Backend {
    * shorter than a tag — throws the same `ERR_AUTH` NetcryptError.
    */
   gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /**
+   * gcmOpen() of `sealed` given as consecutive pieces (a frame as it came
+   * off the socket), without joining them where the backend can: the
+   * plaintext comes back as pieces too, all released only after the tag verified.
+   */
+  gcmOpenPieces(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: readonly Uint8Array[]): Uint8Array[];
   /** Serialises an envelope in its one canonical MessagePack form. */
   encodeEnvelope(envelope: Envelope): Uint8Array;
   /**

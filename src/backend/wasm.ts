@@ -221,6 +221,7 @@ export async function createWasmBackend(): Promise<Backend> {
     gcmSeal: gcmAead.seal,
     gcmSealPieces: gcmAead.sealPieces,
     gcmOpen: gcmAead.open,
+    gcmOpenPieces: gcmAead.openPieces,
     encodeEnvelope: (envelope) => core.encodeEnvelope(envelope),
     decodeEnvelope: (bytes) => core.decodeEnvelope(bytes),
   };

@@ -775,7 +775,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     try {
       this.#chargeBudget(chunk.length);
       this.#decoder.push(chunk);
-      for (let frame = this.#decoder.next(); frame && !this.#finished; frame = this.#decoder.next()) this.#onFrame(frame);
+      for (let frame = this.#nextFrame(); frame && !this.#finished; frame = this.#nextFrame()) this.#onFrame(frame);
       this.#refundBudget();
     } catch (error) {
       this.destroy(asNetcryptError(error));
@@ -836,32 +836,37 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#armUnfinishedTimer();
   };
 
-  #onFrame(frame: Buffer): void {
-    if (this.#handshake.state !== 'done') return this.#onHandshakeFrame(frame);
+  /** A handshake frame as one buffer; a record as the pieces it arrived in, which the opener decrypts without joining. */
+  #nextFrame(): Buffer | Buffer[] | undefined {
+    return this.#opener ? this.#decoder.nextPieces() : this.#decoder.next();
+  }
+
+  #onFrame(frame: Buffer | Buffer[]): void {
+    if (!Array.isArray(frame)) return this.#onHandshakeFrame(frame);
     if (this.#peerClosed) throw new NetcryptError(ErrorCode.PROTOCOL, 'record after the peer closed');
-    const { type, plaintext } = this.#opener!.open(frame);
+    const { type, plaintext: pieces } = this.#opener!.openPieces(frame);
+    const plaintext = pieces.map((piece) => (Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length)));
     const record = parseRecordType(type);
     if (record?.kind === 'key-update') return; // the opener has switched keys
     if (record?.kind === 'ping') {
       // Nothing follows this side's CLOSE, not even a PONG; the peer expects none once it has read that CLOSE.
-      if (!this.#closeSent) this.#pingAnswerer.onPing(plaintext);
+      if (!this.#closeSent) this.#pingAnswerer.onPing(Buffer.concat(plaintext));
       return;
     }
     if (record?.kind === 'pong') {
       if (!this.#keepAlive) throw unansweredPong();
-      return this.#keepAlive.onPong(plaintext);
+      return this.#keepAlive.onPong(Buffer.concat(plaintext));
     }
-    if (record?.kind === 'alert') throw peerAlertError(decodeAlertRecord(plaintext), true);
+    if (record?.kind === 'alert') throw peerAlertError(decodeAlertRecord(Buffer.concat(plaintext)), true);
     if (record?.kind === 'close') {
-      if (plaintext.length !== 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'CLOSE record with content');
+      if (plaintext.some((piece) => piece.length > 0)) throw new NetcryptError(ErrorCode.PROTOCOL, 'CLOSE record with content');
       return this.#onPeerClose();
     }
     if (record?.kind !== 'fragment' && record?.kind !== 'batch') {
       throw new NetcryptError(ErrorCode.PROTOCOL, `unexpected record type 0x${type.toString(16)}`);
     }
     this.#idle?.touch();
-    const view = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length);
-    const messages = this.#assembler.push(record, view);
+    const messages = this.#assembler.push(record, plaintext);
     if (record.kind === 'fragment') this.#trackUnfinished(record.lane, record.final);
     for (const message of messages) {
       if (this.#finished) return;

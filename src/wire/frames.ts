@@ -98,16 +98,49 @@ export class FrameDecoder {
   next(): Buffer | undefined {
     if (this.#state === 'header') {
       if (this.#pendingBytes < FRAME_HEADER_BYTES) return undefined;
-      const length = this.#take(FRAME_HEADER_BYTES).readUInt32BE(0);
-      if (length > this.#maxFrameBytes) {
-        throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer announced a ${length}-byte frame; the limit is ${this.#maxFrameBytes}`);
-      }
-      this.#bodyLength = length;
-      this.#state = 'body';
+      this.#startBody(this.#take(FRAME_HEADER_BYTES).readUInt32BE(0));
     }
     if (this.#pendingBytes < this.#bodyLength) return undefined;
     this.#state = 'header';
     return this.#take(this.#bodyLength);
+  }
+
+  /**
+   * next() for frames that need not be one buffer: the frame as views of
+   * the chunks it arrived in, never copied (a record opener that decrypts
+   * piece by piece). Undefined until the frame is complete.
+   */
+  nextPieces(): Buffer[] | undefined {
+    if (this.#state === 'header') {
+      if (this.#pendingBytes < FRAME_HEADER_BYTES) return undefined;
+      this.#startBody(this.#take(FRAME_HEADER_BYTES).readUInt32BE(0));
+    }
+    if (this.#pendingBytes < this.#bodyLength) return undefined;
+    this.#state = 'header';
+    const pieces: Buffer[] = [];
+    let n = this.#bodyLength;
+    this.#pendingBytes -= n;
+    while (n > 0) {
+      const chunk = this.#pending[0]!;
+      if (chunk.length <= n) {
+        pieces.push(chunk);
+        this.#pending.shift();
+        n -= chunk.length;
+      } else {
+        pieces.push(chunk.subarray(0, n));
+        this.#pending[0] = chunk.subarray(n);
+        n = 0;
+      }
+    }
+    return pieces;
+  }
+
+  #startBody(length: number): void {
+    if (length > this.#maxFrameBytes) {
+      throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer announced a ${length}-byte frame; the limit is ${this.#maxFrameBytes}`);
+    }
+    this.#bodyLength = length;
+    this.#state = 'body';
   }
 
   /** Removes `n` buffered bytes; a view when they lie in one chunk, one bounded copy otherwise. */

@@ -78,26 +78,34 @@ export class MessageAssembler {
     return this.#heldBytes;
   }
 
-  /** Returns the messages this record completes, in order. */
-  push(record: ParsedRecordType & { kind: 'fragment' | 'batch' }, plaintext: Buffer): Buffer[] {
+  /**
+   * Returns the messages this record completes, in order. The plaintext may
+   * come in pieces (as the opener decrypted it); a message is copied
+   * together only when it is in more than one.
+   */
+  push(record: ParsedRecordType & { kind: 'fragment' | 'batch' }, plaintext: Buffer | readonly Buffer[]): Buffer[] {
     const { lane } = record;
-    return record.kind === 'batch' ? this.#unbatch(lane, plaintext) : this.#fragment(lane, record.final, plaintext);
+    const pieces = Buffer.isBuffer(plaintext) ? [plaintext] : plaintext;
+    if (record.kind === 'batch') return this.#unbatch(lane, pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces));
+    return this.#fragment(lane, record.final, pieces);
   }
 
-  #fragment(lane: number, final: boolean, plaintext: Buffer): Buffer[] {
-    if (final ? plaintext.length === 0 : plaintext.length !== MAX_RECORD_PLAINTEXT) {
-      throw protocolError(`${final ? 'final' : 'non-final'} fragment of ${plaintext.length} bytes`);
+  #fragment(lane: number, final: boolean, pieces: readonly Buffer[]): Buffer[] {
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    if (final ? length === 0 : length !== MAX_RECORD_PLAINTEXT) {
+      throw protocolError(`${final ? 'final' : 'non-final'} fragment of ${length} bytes`);
     }
-    const size = this.#bytes[lane]! + plaintext.length;
+    const size = this.#bytes[lane]! + length;
     if (final && size <= BATCH_ITEM_MAX) throw protocolError(`a message of ${size} bytes must travel in a BATCH record, not as fragments`);
     if (size > this.#laneLimits[lane]!) throw tooLarge(lane, this.#laneLimits[lane]!);
-    if (this.#heldBytes + plaintext.length > this.#maxMessageBytes) {
+    if (this.#heldBytes + length > this.#maxMessageBytes) {
       throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's messages in progress exceed maxMessageBytes (${this.#maxMessageBytes})`);
     }
     const parts = this.#parts[lane]!;
-    parts.push(plaintext);
+    for (const piece of pieces) if (piece.length > 0) parts.push(piece);
     this.#bytes[lane] = size;
-    this.#heldBytes += plaintext.length;
+    this.#heldBytes += length;
     if (!final) return [];
     this.#parts[lane] = [];
     this.#bytes[lane] = 0;

@@ -320,26 +320,57 @@ export class RecordOpener {
    * KEY_UPDATE switches to the next key before it is returned.
    */
   open(payload: Uint8Array): { type: number; plaintext: Uint8Array } {
+    const { type, plaintext } = this.openPieces([payload]);
+    return { type, plaintext: plaintext.length === 1 ? plaintext[0]! : Buffer.concat(plaintext) };
+  }
+
+  /**
+   * open() of a frame payload as it arrived, in consecutive pieces: an
+   * a256gcm record is opened without joining them (where the backend can),
+   * and its plaintext comes back in pieces too.
+   */
+  openPieces(payload: readonly Uint8Array[]): { type: number; plaintext: Uint8Array[] } {
     const state = this.#state;
-    const type = payload[0]!;
+    let length = 0;
+    for (const piece of payload) length += piece.length;
+    const first = payload.find((piece) => piece.length > 0);
+    if (!first) throw authError();
+    const type = first[0]!;
     const aad = additionalData(state.sequence, type);
-    let plaintext: Uint8Array;
+    let plaintext: Uint8Array[];
     if (state.suite.name === 'a256gcm') {
-      if (payload.length < GCM_HEADER_BYTES + GCM_TAG_BYTES) throw authError();
-      plaintext = this.backend.gcmOpen(state.key, state.nonce(), aad, payload.subarray(GCM_HEADER_BYTES));
+      if (length < GCM_HEADER_BYTES + GCM_TAG_BYTES) throw authError();
+      plaintext = this.backend.gcmOpenPieces(state.key, state.nonce(), aad, withoutHeader(payload, GCM_HEADER_BYTES));
     } else {
-      if (payload.length < CBC_HEADER_BYTES + BLOCK_BYTES + TAG_BYTES) throw authError();
-      plaintext = this.backend.open(state.key, payload.subarray(1, CBC_HEADER_BYTES), aad, payload.subarray(CBC_HEADER_BYTES));
+      if (length < CBC_HEADER_BYTES + BLOCK_BYTES + TAG_BYTES) throw authError();
+      const whole = payload.length === 1 ? payload[0]! : Buffer.concat(payload);
+      plaintext = [this.backend.open(state.key, whole.subarray(1, CBC_HEADER_BYTES), aad, whole.subarray(CBC_HEADER_BYTES))];
     }
     state.sequence++;
-    if (plaintext.length > MAX_RECORD_PLAINTEXT) {
-      throw new NetcryptError(ErrorCode.PROTOCOL, `record of ${plaintext.length} plaintext bytes; the limit is ${MAX_RECORD_PLAINTEXT}`);
+    let plaintextLength = 0;
+    for (const piece of plaintext) plaintextLength += piece.length;
+    if (plaintextLength > MAX_RECORD_PLAINTEXT) {
+      throw new NetcryptError(ErrorCode.PROTOCOL, `record of ${plaintextLength} plaintext bytes; the limit is ${MAX_RECORD_PLAINTEXT}`);
     }
     if (type === RecordType.KEY_UPDATE) {
       if (!this.#keyUpdates) throw new NetcryptError(ErrorCode.PROTOCOL, 'KEY_UPDATE record, but key updates were not negotiated');
-      if (plaintext.length !== 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'KEY_UPDATE record with content');
+      if (plaintextLength !== 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'KEY_UPDATE record with content');
       state.ratchet();
     }
     return { type, plaintext };
   }
+}
+
+/** The pieces after the first `bytes` bytes, as views. */
+function withoutHeader(pieces: readonly Uint8Array[], bytes: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const piece of pieces) {
+    if (bytes >= piece.length) {
+      bytes -= piece.length;
+      continue;
+    }
+    out.push(bytes > 0 ? piece.subarray(bytes) : piece);
+    bytes = 0;
+  }
+  return out;
 }
