@@ -1,6 +1,7 @@
 /** createOnionServer against a real tor (DisableNetwork 1): the address is published and the server answers on loopback. */
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../src/protocol/connect.ts';
 import { createOnionServer } from '../src/protocol/onion-server.ts';
@@ -39,6 +40,27 @@ describe('createOnionServer', () => {
     const again = await hostOnionService({ port: 1, controlPort: tor.controlPort, privateKey: onion.privateKey });
     assert.equal(again.address, onion.address);
     await again.close();
+  });
+
+  it('stopListening() removes the service and keeps the open channels; close() then ends them with an authenticated close', async () => {
+    const onion = await createOnionServer({ identity: serverId, onion: { controlPort: tor.controlPort, virtualPort: 4000 } }, async (channel) => {
+      for await (const message of channel) await channel.send(message);
+      await channel.close();
+    });
+    const { port } = onion.server.address() as { port: number };
+    const channel = await connect({ port, identity: clientId, pin: serverId!.fingerprint });
+    await onion.stopListening();
+    assert.equal(onion.server.listening, false);
+    await assert.rejects(connect({ port, identity: clientId, pin: serverId!.fingerprint }), { code: 'ERR_CONNECT' });
+    const again = await hostOnionService({ port: 1, controlPort: tor.controlPort, privateKey: onion.privateKey });
+    await again.close();
+    await channel.send('still here');
+    assert.equal((await channel.receive()).toString(), 'still here');
+    const departure = once(channel, 'end').then(() => channel.close());
+    await onion.close({ graceMs: 60_000 });
+    await departure;
+    assert.equal(channel.closedCleanly, true);
+    assert.equal(onion.server.channels.size, 0);
   });
 
   it('a control port that refuses us fails with ERR_TOR_CONTROL', async () => {
