@@ -5,18 +5,20 @@
  * ends every channel with an authenticated close and resolves once nothing
  * is left — and so cannot keep net.Server's signature.
  *
- * Shutdown, in order: stop accepting; drop handshakes still in progress (a
- * peer without a channel has nothing to lose but its connect(), which fails
- * at once with an alert instead of after a grace); send CLOSE to every
- * channel, after the sends already queued on it; wait up to graceMs for the
- * peers' CLOSEs; destroy whatever is left; resolve once every socket the
- * server accepted is gone.
+ * Shutdown, in order: stop accepting; send CLOSE to every channel, after the
+ * sends already queued on it; wait up to graceMs for the peers' CLOSEs;
+ * destroy whatever is left; resolve once every socket the server accepted
+ * is gone. Handshakes in progress get the grace too, and one that completes
+ * within it is closed at once, never handed over: its client may already
+ * hold a channel it believes open (its connect() can resolve before the
+ * server has read its last handshake message), and should see a clean close
+ * rather than a failure.
  */
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { MAX_TIMEOUT_MS } from '../deadline.ts';
-import { ErrorCode, NetcryptError, invalidArgument } from '../errors.ts';
+import { invalidArgument } from '../errors.ts';
 import type { Channel } from './channel.ts';
 
 /** How long close() waits for the peers' authenticated closes by default. */
@@ -44,13 +46,14 @@ export interface NetcryptServerEvents {
 
 /** What the server gives createServer()'s code for each connection it accepts. */
 export interface Acceptance {
-  /** Aborts when close() begins: the connection's handshake is dropped. */
-  signal: AbortSignal;
   /**
    * Hands a channel whose handshake completed to the application (the
-   * 'channel' event) and tracks it; false, handing nothing, once close() has begun.
+   * 'channel' event) and tracks it; false, handing nothing, once close()
+   * has begun: the caller then closes the channel.
    */
   handOver(channel: Channel<net.Socket>): boolean;
+  /** True once close()'s grace is over and the server destroys what is left: a failure then is its own doing. */
+  dropping(): boolean;
 }
 
 export type AcceptConnection = (socket: net.Socket, acceptance: Acceptance) => void;
@@ -60,13 +63,13 @@ export class NetcryptServer extends EventEmitter<NetcryptServerEvents> {
   readonly #channels = new Set<Channel<net.Socket>>();
   /** Every socket accepted and not yet closed: handshakes, channels, alerts still leaving. */
   readonly #sockets = new Set<net.Socket>();
-  readonly #shutdown = new AbortController();
   #closing?: Promise<void>;
+  #dropping = false;
 
   /** `accept` runs each connection, up to its channel's hand-over. */
   constructor(accept: AcceptConnection) {
     super();
-    const acceptance: Acceptance = { signal: this.#shutdown.signal, handOver: (channel) => this.#handOver(channel) };
+    const acceptance: Acceptance = { handOver: (channel) => this.#handOver(channel), dropping: () => this.#dropping };
     this.#listener = net.createServer((socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
@@ -109,9 +112,9 @@ export class NetcryptServer extends EventEmitter<NetcryptServerEvents> {
   }
 
   /**
-   * Stops accepting, drops handshakes in progress, sends an authenticated
-   * close to every channel and waits up to `graceMs` for the peers'; then
-   * destroys the rest. Resolves once every connection is gone, leaving no
+   * Stops accepting, sends an authenticated close to every channel (and to
+   * each handshake that completes meanwhile) and waits up to `graceMs` for
+   * the peers'; then destroys the rest, handshakes included. Resolves once every connection is gone, leaving no
    * handle or timer behind. Later calls return the first call's promise.
    */
   close(options: ServerCloseOptions = {}): Promise<void> {
@@ -145,13 +148,13 @@ export class NetcryptServer extends EventEmitter<NetcryptServerEvents> {
   async #close(graceMs: number): Promise<void> {
     // Resolves once the listener is closed and every connection it accepted has ended.
     const drained = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
-    this.#shutdown.abort(new NetcryptError(ErrorCode.ABORTED, 'the server is shutting down'));
     for (const channel of this.#channels) void channel.close({ timeoutMs: Math.max(1, graceMs) });
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-    // Drained within the grace: the peers answered, and the alerts to dropped handshakes left (they linger 2 s at most).
+    // Drained within the grace: the peers answered, and handshakes finished and were closed.
     await Promise.race([drained, graceOver]);
     clearTimeout(timer);
+    this.#dropping = true;
     // No alert: after this side's CLOSE a peer may receive nothing more, and one that did not answer is not listening.
     for (const channel of this.#channels) channel.destroy();
     for (const socket of this.#sockets) socket.destroy();

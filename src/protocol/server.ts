@@ -116,7 +116,7 @@ export function createServer(options: ServerOptions = {}, onChannel?: (channel: 
     }
   };
 
-  const accept = (socket: net.Socket, { signal, handOver }: Acceptance): void => {
+  const accept = (socket: net.Socket, acceptance: Acceptance): void => {
     // Read while the socket is open: Node keeps it then, for reports about a socket already gone.
     const source = socket.remoteAddress;
     // Spent even when a cap refuses: a flooding source stays empty while the server is busy.
@@ -159,7 +159,7 @@ export function createServer(options: ServerOptions = {}, onChannel?: (channel: 
       options.onChannelError?.(error, channel!);
     };
     const bounds = { inboundBudget: budget, unfinishedMessageTimeoutMs: limits.unfinishedMessageTimeoutMs };
-    secureSocket(socket, 'server', { ...shared, signal: handshakeSignal(signal) }, bounds).then(
+    secureSocket(socket, 'server', shared, bounds).then(
       (ready) => {
         handshakes--;
         channel = ready;
@@ -171,22 +171,18 @@ export function createServer(options: ServerOptions = {}, onChannel?: (channel: 
         ready.once('close', (error) => {
           if (error && BOUND_CODES.has(error.code)) report(error);
         });
-        // Completed just as close() began: the server is no longer handing channels out.
-        if (!handOver(ready)) return ready.destroy();
+        // Completed while the server closes: its client may already think it open, so it gets a clean close.
+        if (!acceptance.handOver(ready)) return void ready.close();
         if (onChannel) void serve(ready, onChannel, report);
       },
       (error: NetcryptError) => {
         handshakes--;
-        // Dropped by close(): the server's own doing, not the peer's.
-        if (signal.aborted && !dropped) return;
+        // Dropped by close() after its grace: the server's own doing, not the peer's.
+        if (acceptance.dropping() && !dropped) return;
         options.onHandshakeError?.(dropped ?? error, socket);
       },
     );
   };
-
-  /** The caller's signal, if any, and the server's shutdown: computed once, shared by every handshake. */
-  let combined: AbortSignal | undefined;
-  const handshakeSignal = (shutdown: AbortSignal): AbortSignal => (combined ??= options.signal ? AbortSignal.any([options.signal, shutdown]) : shutdown);
 
   return new NetcryptServer(accept);
 }
