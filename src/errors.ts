@@ -56,6 +56,17 @@ export const ErrorCode = {
   SEND_QUEUE_FULL: 'ERR_SEND_QUEUE_FULL',
   /** An operation was cancelled through an AbortSignal. */
   ABORTED: 'ERR_ABORTED',
+  /**
+   * A reconnecting client has no connection and the call could not wait for
+   * one: the client is closed or gave up (the reason is the `cause`), or
+   * `maxQueued` calls already wait.
+   */
+  NOT_CONNECTED: 'ERR_NOT_CONNECTED',
+  /**
+   * The connection ended while a call was in flight: the peer may or may not
+   * have received it, and it is not sent again. The connection's error is the `cause`.
+   */
+  UNCONFIRMED: 'ERR_UNCONFIRMED',
   /** A key file or key material could not be used. */
   BAD_KEY: 'ERR_BAD_KEY',
   /** A received file name is unsafe. */

@@ -27,6 +27,15 @@ export { type ChannelBounds, type ChannelOptions, type ConnectOptions, connect, 
 export type { HandshakeRateOptions } from './protocol/handshake-rate.ts';
 export { type ServerOptions, createServer } from './protocol/server.ts';
 export { DEFAULT_CLOSE_GRACE_MS, NetcryptServer, type NetcryptServerEvents, type ServerCloseOptions } from './protocol/netcrypt-server.ts';
+export {
+  type Client,
+  type ClientEvents,
+  type ClientOptions,
+  type ClientSendOptions,
+  type ReconnectOptions,
+  type ReconnectingInfo,
+  createClient,
+} from './protocol/client.ts';
 export { createOnionServer, type OnionServer, type OnionServerOptions } from './protocol/onion-server.ts';
 export { sealTo, openWith, type EnvelopeOptions } from './envelope/sealed-message.ts';
 export { ServerProtocol, ClientProtocol, type ProtocolOptions } from './protocol/seed-protocol.ts';
