@@ -31,6 +31,7 @@ export {
   type Client,
   type ClientEvents,
   type ClientOptions,
+  type ClientRequestOptions,
   type ClientSendOptions,
   type ReconnectOptions,
   type ReconnectingInfo,

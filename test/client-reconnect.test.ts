@@ -32,7 +32,7 @@ class ServerProcess {
   readonly #waiters: (() => void)[] = [];
   readonly exited: Promise<unknown>;
 
-  constructor(port: number, keyPath: string, mode: 'log' | 'stall') {
+  constructor(port: number, keyPath: string, mode: 'log' | 'hold-odd' | 'stall') {
     this.#child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, String(port), keyPath, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.exited = once(this.#child, 'exit');
     createInterface({ input: this.#child.stdout! }).on('line', (line) => {
@@ -52,6 +52,11 @@ class ServerProcess {
     return Number(this.lines.find((line) => line.startsWith('port '))!.slice(5));
   }
 
+  /** SIGSTOP / SIGCONT: the process stops answering without closing anything, then goes on. */
+  pause(paused: boolean): void {
+    this.#child.kill(paused ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   /** SIGKILL: no close, no FIN from the application, nothing flushed. */
   async kill(): Promise<void> {
     this.#child.kill('SIGKILL');
@@ -61,6 +66,10 @@ class ServerProcess {
 
   messages(): string[] {
     return this.lines.filter((line) => line.startsWith('message ')).map((line) => line.slice(8));
+  }
+
+  requests(): string[] {
+    return this.lines.filter((line) => line.startsWith('request ')).map((line) => line.slice(8));
   }
 
   count(line: string): number {
@@ -159,6 +168,71 @@ describe('createClient over a server that is killed and restarted', { timeout: 1
       events.reconnecting.map((info) => info.attempt),
       events.reconnecting.map((_, index) => index + 1),
     );
+    assert.deepEqual(events.errors, []);
+  });
+
+  it('requests in flight when the server dies are unconfirmed, those made while it is down are answered by the next one, none runs twice', async () => {
+    const first = new ServerProcess(0, keyA, 'hold-odd');
+    const port = await first.port();
+    const client = clientOf(port);
+    await once(client, 'connect');
+    // The first life answers r…0, r…2, … and holds every odd one until it dies.
+    const early = Array.from({ length: 40 }, (_, index) => `r${index}`);
+    const earlyCalls = early.map((text) => client.request(text).then((reply) => reply.toString(), (error: unknown) => error));
+    await first.until(() => first.requests().length === early.length);
+    const answered = await Promise.all(earlyCalls.filter((_, index) => index % 2 === 0));
+    assert.deepEqual(answered, early.filter((_, index) => index % 2 === 0).map((text) => `reply ${text}`));
+
+    const disconnected = once(client, 'disconnect');
+    await first.kill();
+    await disconnected;
+    const late = Array.from({ length: 20 }, (_, index) => `q${index}`);
+    const lateCalls = late.map((text) => client.request(text, { timeoutMs: 60_000 }).then((reply) => reply.toString(), (error: unknown) => error));
+    const failing = client.request('fail').catch((error: unknown) => error);
+    const second = new ServerProcess(port, keyA, 'log');
+    const lateOutcomes = await Promise.all(lateCalls);
+    const held = await Promise.all(earlyCalls.filter((_, index) => index % 2 === 1));
+    const remote = await failing;
+    await client.close();
+    await second.until((lines) => lines.includes('closed'));
+    await second.kill();
+
+    for (const error of held) {
+      assert.ok(isNetcryptError(error, ErrorCode.UNCONFIRMED), String(error));
+      assert.ok(isNetcryptError(error.cause, ErrorCode.TRUNCATED), String(error.cause));
+    }
+    assert.deepEqual(lateOutcomes, late.map((text) => `reply ${text}`));
+    assert.ok(isNetcryptError(remote, ErrorCode.REMOTE), 'a handler\'s failure is its own answer, not an unconfirmed call');
+    assert.equal(remote.remoteCode, 'E_ASKED');
+    // Counted where the requests ran: each once, the unconfirmed ones in the first life only.
+    assert.deepEqual(first.requests().sort(), [...early].sort());
+    assert.deepEqual(second.requests().sort(), [...late, 'fail'].sort());
+  });
+
+  it('a server that stops answering is found by keepAliveMs: its request is unconfirmed, and the client comes back when it does', async () => {
+    const server = new ServerProcess(0, keyA, 'hold-odd');
+    const port = await server.port();
+    const client = clientOf(port, { keepAliveMs: 200, handshakeTimeoutMs: 2000 });
+    const events = record(client);
+    await once(client, 'connect');
+    const held = client.request('r1').catch((error: unknown) => error);
+    await server.until(() => server.requests().includes('r1'));
+    const disconnected = once(client, 'disconnect');
+    server.pause(true);
+    const [lost] = (await disconnected) as [NetcryptError];
+    assert.equal(lost.code, ErrorCode.TIMEOUT, 'no FIN, no reset: only the missing PONGs tell');
+    const error = await held;
+    assert.ok(isNetcryptError(error, ErrorCode.UNCONFIRMED), String(error));
+    assert.equal(error.cause, lost);
+
+    const reconnected = once(client, 'connect');
+    await once(client, 'reconnecting');
+    server.pause(false);
+    await reconnected;
+    assert.equal((await client.request('r2')).toString(), 'reply r2');
+    await client.close();
+    await server.kill();
+    assert.deepEqual(server.requests(), ['r1', 'r2']);
     assert.deepEqual(events.errors, []);
   });
 
@@ -281,10 +355,11 @@ describe('createClient backoff', () => {
 });
 
 describe('createClient lifecycle', () => {
-  it('reconnects after the server closes the channel cleanly', async () => {
+  it('reconnects after the server closes the channel cleanly; a request it left unanswered is unconfirmed', async () => {
     let served = 0;
     const server = createServer({ identity: identities[0]!, handshakeRate: false }, async (channel) => {
       served++;
+      channel.onRequest(() => new Promise<string>(() => {})); // never answers
       for await (const message of channel) {
         if (message.toString() === 'bye') break;
         await channel.send(`echo ${message.toString()}`);
@@ -296,8 +371,12 @@ describe('createClient lifecycle', () => {
     const events = record(client);
     const [first] = (await once(client, 'connect')) as [NonNullable<Client['channel']>];
     const disconnected = once(client, 'disconnect');
+    const unanswered = client.request('held').catch((error: unknown) => error);
     await client.send('bye');
     assert.deepEqual(await disconnected, [undefined], 'a clean close is no error');
+    const error = await unanswered;
+    assert.ok(isNetcryptError(error, ErrorCode.UNCONFIRMED), String(error));
+    assert.ok(isNetcryptError(error.cause, ErrorCode.CLOSED), 'in flight at a clean close is unconfirmed too');
     const [second] = (await once(client, 'connect')) as [NonNullable<Client['channel']>];
     assert.notEqual(second, first);
     assert.equal(client.channel, second);
@@ -346,16 +425,21 @@ describe('createClient lifecycle', () => {
     await client.close();
   });
 
-  it('a call waiting for a connection honours its own timeout and signal', async () => {
+  it('a call waiting for a connection honours its own timeout and signal, and fails when the client closes', async () => {
     const port = await freePort();
     const client = clientOf(port, { reconnect: { initialDelayMs: 1000, maxDelayMs: 1000, jitter: false } });
     const controller = new AbortController();
     const aborted = client.send('a', { signal: controller.signal });
     const timedOut = client.send('b', { timeoutMs: 1 });
+    const requestTimedOut = client.request('c', { timeoutMs: 1 });
     controller.abort();
     await assert.rejects(aborted, { code: ErrorCode.ABORTED });
     await assert.rejects(timedOut, { code: ErrorCode.TIMEOUT });
+    await assert.rejects(requestTimedOut, { code: ErrorCode.TIMEOUT });
+    const waiting = client.request('d');
     await client.close();
+    await assert.rejects(waiting, { code: ErrorCode.NOT_CONNECTED });
+    await assert.rejects(client.request('e'), { code: ErrorCode.NOT_CONNECTED });
   });
 
   it('refuses missing trust and bad reconnect options before dialing', () => {
@@ -363,5 +447,6 @@ describe('createClient lifecycle', () => {
     assert.throws(() => createClient({ port: 1, trust: 'any', reconnect: { maxRetries: -1 } }), { code: ErrorCode.INVALID_ARGUMENT });
     assert.throws(() => createClient({ port: 1, trust: 'any', reconnect: { initialDelayMs: 100, maxDelayMs: 10 } }), { code: ErrorCode.INVALID_ARGUMENT });
     assert.throws(() => createClient({ port: 1, trust: 'any', maxQueued: 1.5 }), { code: ErrorCode.INVALID_ARGUMENT });
+    assert.throws(() => createClient({ port: 1, trust: 'any', idleTimeoutMs: 1000 } as ClientOptions), { code: ErrorCode.INVALID_ARGUMENT });
   });
 });

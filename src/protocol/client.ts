@@ -37,7 +37,8 @@ export interface ReconnectOptions {
   jitter?: boolean;
 }
 
-export interface ClientOptions extends Omit<ConnectOptions, 'socket' | 'signal'> {
+/** Without idleTimeoutMs: a client that redials after every close would only reconnect at once. */
+export interface ClientOptions extends Omit<ConnectOptions, 'socket' | 'signal' | 'idleTimeoutMs'> {
   reconnect?: ReconnectOptions;
   /**
    * Calls (send and request) that may wait for a connection at once
@@ -52,6 +53,12 @@ export interface ClientOptions extends Omit<ConnectOptions, 'socket' | 'signal'>
 export interface ClientSendOptions {
   signal?: AbortSignal;
   /** How long the message may wait for a connection (default: until the client closes or gives up). */
+  timeoutMs?: number;
+}
+
+export interface ClientRequestOptions {
+  signal?: AbortSignal;
+  /** The whole call: waiting for a connection, then for the reply. */
   timeoutMs?: number;
 }
 
@@ -132,6 +139,9 @@ export class Client extends EventEmitter<ClientEvents> {
   constructor(options: ClientOptions) {
     super();
     if (!options || !Number.isInteger(options.port)) throw invalidArgument('createClient() needs a port');
+    if ((options as ConnectOptions).idleTimeoutMs !== undefined) {
+      throw invalidArgument('createClient() takes no idleTimeoutMs: it dials again after every close (a server may still close idle clients)');
+    }
     const { reconnect = {}, maxQueued = DEFAULT_MAX_QUEUED, signal, ...connectOptions } = options;
     const host = connectOptions.host ?? '127.0.0.1';
     // The same choice connect() makes, checked now: a missing trust choice is the caller's mistake, not a network event.
@@ -174,6 +184,19 @@ export class Client extends EventEmitter<ClientEvents> {
   send(data: Uint8Array | string, options: ClientSendOptions = {}): Promise<void> {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) return Promise.reject(invalidArgument('data must be a Buffer, Uint8Array or string'));
     return this.#call('send', options, (channel) => channel.send(data, { signal: options.signal }));
+  }
+
+  /**
+   * channel.request() on the connection now up, or on the next one if there
+   * is none: it then waits (see `maxQueued`; `timeoutMs` covers the wait and
+   * the reply). Resolves with the server's reply; its handler's failure is
+   * ERR_REMOTE. If the connection ends before the reply, ERR_UNCONFIRMED
+   * (the connection's error as cause): the server may have run it. Once the
+   * client has stopped, ERR_NOT_CONNECTED.
+   */
+  request(data: Uint8Array | string, options: ClientRequestOptions = {}): Promise<Buffer> {
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) return Promise.reject(invalidArgument('data must be a Buffer, Uint8Array or string'));
+    return this.#call('request', options, (channel, timeoutMs) => channel.request(data, { timeoutMs, signal: options.signal }));
   }
 
   /**

@@ -9,9 +9,13 @@
  *   port <n>            listening
  *   connection          a TCP connection arrived (before any handshake)
  *   message <text>      an application message, as it was read
+ *   request <text>      a request, as its handler started
  *   closed              a channel ended
- * Modes: `log` reads and reports every message; `stall` never reads, so a
- * client's large sends back up and stay in flight.
+ * Modes: `log` reports every message and answers every request with
+ * "reply <text>" (a request "fail" makes its handler throw); `hold-odd`
+ * answers requests ending in an even digit and never the others, so they
+ * are in flight when the process dies; `stall` never reads, so a client's
+ * large sends back up and stay in flight.
  */
 
 import net from 'node:net';
@@ -25,6 +29,13 @@ const report = (line: string): void => void process.stdout.write(`${line}\n`);
 const server = createServer({ identity, handshakeRate: false }, async (channel) => {
   channel.once('close', () => report('closed'));
   if (mode === 'stall') return new Promise<void>(() => {});
+  channel.onRequest((data) => {
+    const text = data.toString();
+    report(`request ${text}`);
+    if (text === 'fail') throw Object.assign(new Error('asked to fail'), { code: 'E_ASKED' });
+    if (mode === 'hold-odd' && Number(text.at(-1)) % 2 === 1) return new Promise<string>(() => {});
+    return `reply ${text}`;
+  });
   for await (const message of channel) report(`message ${message.toString()}`);
   await channel.close();
 });
