@@ -244,12 +244,13 @@ export class RequestLane {
     }
   }
 
-  #onRequest(id: number, body: Buffer): void {
+  #onRequest(id: number, received: Buffer): void {
     if (id <= this.#lastIncomingId) throw protocolError(`request id ${id} after ${this.#lastIncomingId}; ids must increase`);
     this.#lastIncomingId = id;
     if (this.#incoming.size >= MAX_OUTSTANDING_REQUESTS) throw protocolError(`the peer has more than ${MAX_OUTSTANDING_REQUESTS} requests outstanding`);
     // After this side's CLOSE no answer can go (§3.1): the peer learns it from the CLOSE, no handler needs to run.
     if (this.#channel.closed) return;
+    const body = ownBytes(received);
     const incoming: Incoming = { controller: new AbortController(), bytes: body.length + INCOMING_OVERHEAD_BYTES };
     this.#incoming.set(id, incoming);
     this.#heldBytes += incoming.bytes;
@@ -319,7 +320,7 @@ export class RequestLane {
       if (message.id < this.#nextId) return; // a request this side stopped waiting for
       throw protocolError(`answer to request ${message.id}, which this side never sent`);
     }
-    if (message.kind === 'reply') pending.resolve(message.body);
+    if (message.kind === 'reply') pending.resolve(ownBytes(message.body));
     else pending.reject(new NetcryptError(ErrorCode.REMOTE, message.message, { origin: 'peer', remoteCode: message.code }));
   }
 
@@ -331,6 +332,19 @@ export class RequestLane {
     this.#heldBytes = 0;
     for (const { controller } of incoming) controller.abort(error);
   }
+}
+
+/**
+ * A body as a buffer of its own. Received bodies are views into the record
+ * they arrived in (up to 64 KiB, the rest of it possibly messages that were
+ * dropped): held by a handler or by the caller, such a view would keep the
+ * whole record alive while a request counts only its own bytes.
+ */
+function ownBytes(body: Buffer): Buffer {
+  if (body.buffer.byteLength - body.length <= INCOMING_OVERHEAD_BYTES) return body;
+  const copy = Buffer.allocUnsafeSlow(body.length);
+  body.copy(copy);
+  return copy;
 }
 
 function replyBytes(reply: Uint8Array | string): Uint8Array {

@@ -1,0 +1,74 @@
+/**
+ * Adversarial review of issue #13 (requests, PING/PONG, send queue, server
+ * lifecycle, any Duplex): hostile peers over real loopback sockets and
+ * in-memory pairs. Each test is a finding of the review; none is timed.
+ */
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import type { SecureChannel } from '../src/channel/secure-channel.ts';
+import { ErrorCode, type NetcryptError, isNetcryptError } from '../src/errors.ts';
+import type { Channel } from '../src/protocol/channel.ts';
+import { type ChannelOptions, connect } from '../src/protocol/connect.ts';
+import { type ServerOptions, createServer } from '../src/protocol/server.ts';
+import { REQUEST_LANE, encodeCancel, encodeRequest } from '../src/wire/request-messages.ts';
+import { testIdentities } from './helpers/identities.ts';
+import { serve } from './helpers/net.ts';
+
+const [serverId, clientId] = await testIdentities();
+const MiB = 1024 * 1024;
+
+/** Both ends of one loopback channel; the server end is handed over with `onServer` already applied. */
+async function pair(options: { client?: Partial<ChannelOptions>; server?: Partial<ServerOptions>; onServer?: (channel: Channel) => void } = {}) {
+  let handOver!: (channel: Channel) => void;
+  const serverSide = new Promise<Channel>((resolve) => (handOver = resolve));
+  const server = createServer({ identity: serverId, handshakeRate: false, ...options.server }, (channel) => {
+    options.onServer?.(channel);
+    handOver(channel);
+  });
+  const port = await serve(server);
+  const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint, ...options.client });
+  const channels = { client, server: await serverSide };
+  after(() => {
+    channels.client.destroy();
+    channels.server.destroy();
+  });
+  return channels;
+}
+
+function closeReason(channel: SecureChannel): Promise<NetcryptError | undefined> {
+  return once(channel, 'close').then(([error]) => error as NetcryptError | undefined);
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+/** A hostile requester: lane-3 bytes straight onto the wire, bypassing this side's own request bookkeeping. */
+const raw = (client: SecureChannel, bytes: Buffer) => void client.sendOnLane(REQUEST_LANE, bytes).catch(() => {});
+
+describe('review13: the request lane under a hostile requester', () => {
+  it('a request body held by its handler pins only its own bytes, not the whole record it arrived in', async () => {
+    const bodies: Buffer[] = [];
+    let got!: () => void;
+    const arrived = new Promise<void>((resolve) => (got = resolve));
+    const { client } = await pair({
+      onServer: (channel) =>
+        channel.onRequest((data) => {
+          bodies.push(data);
+          got();
+          return new Promise<string>(() => {}); // held, as by a slow handler
+        }),
+    });
+    // Request 1 is cancelled at once, so that further CANCELs of it are dropped silently (§3.1): free padding.
+    raw(client, encodeRequest(1, Buffer.alloc(0)));
+    raw(client, encodeCancel(1));
+    await client.flush();
+    // One 1-byte request, then 64 KiB of ignored CANCELs in the same BATCH record.
+    raw(client, encodeRequest(2, Buffer.from('x')));
+    for (let i = 0; i < 4000; i++) raw(client, encodeCancel(1));
+    await arrived;
+    const [body] = bodies;
+    assert.equal(body!.toString(), 'x');
+    // The server's inbound budget charges a held request its length plus 256 bytes; it must not hold more than that.
+    assert.ok(body!.buffer.byteLength <= body!.length + 256, `a 1-byte request keeps a ${body!.buffer.byteLength}-byte buffer alive`);
+  });
+});
