@@ -46,6 +46,36 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 const raw = (client: SecureChannel, bytes: Buffer) => void client.sendOnLane(REQUEST_LANE, bytes).catch(() => {});
 
 describe('review13: the request lane under a hostile requester', () => {
+  it('a requester that never reads its answers cannot make the responder queue them without bound', async () => {
+    // Each 9-byte request is answered with 64 KiB: without backpressure, reading requests on turns them into queued replies.
+    const reply = Buffer.alloc(64 * 1024, 0x5a);
+    let handled = 0;
+    const { client, server } = await pair({
+      onServer: (channel) =>
+        channel.onRequest(() => {
+          handled++;
+          return reply;
+        }),
+    });
+    client.transport.pause(); // reads nothing from here on, answers included
+    let finished = false;
+    void closeReason(server).then(() => (finished = true));
+    const total = 1000; // 64 MiB of answers if every one were queued
+    let peak = 0;
+    for (let id = 1; id <= total; ) {
+      for (let i = 0; i < 8 && id <= total; i++) raw(client, encodeRequest(id++, Buffer.alloc(0)));
+      await turn();
+      peak = Math.max(peak, server.bufferedAmount);
+    }
+    // Until the server has either handled every request or stopped taking them (paused, or ended the channel).
+    while (!finished && handled < total && !server.transport.isPaused()) {
+      await turn();
+      peak = Math.max(peak, server.bufferedAmount);
+    }
+    peak = Math.max(peak, server.bufferedAmount);
+    assert.ok(peak < 24 * MiB, `the server queued ${(peak / MiB).toFixed(1)} MiB of answers for a peer that reads none (${handled} handled)`);
+  });
+
   it('a request body held by its handler pins only its own bytes, not the whole record it arrived in', async () => {
     const bodies: Buffer[] = [];
     let got!: () => void;

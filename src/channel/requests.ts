@@ -12,7 +12,11 @@
  * Memory is bounded both ways: this side waits for at most
  * `maxPendingRequests` answers (request() refuses more at once), and holds at
  * most MAX_OUTSTANDING_REQUESTS of the peer's requests — a peer that sends
- * more has broken the protocol's limit and the channel ends.
+ * more has broken the protocol's limit and the channel ends. Answers that
+ * wait for a peer that does not read them are bounded too: past
+ * ANSWER_BACKLOG_BYTES this side stops reading the peer's requests until
+ * they have left (a request answered no longer counts against the 128, so
+ * that count alone would let a peer pile up answers without end).
  */
 
 import { abortError, checkTimeout } from '../deadline.ts';
@@ -81,6 +85,8 @@ interface Incoming {
 
 /** Each request being handled counts its body and this much more, so floods of empty ones are bounded too. */
 const INCOMING_OVERHEAD_BYTES = 256;
+/** Bytes of answers not yet handed to the transport above which this side stops reading the peer (its requests). */
+export const ANSWER_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 export interface RequestLaneOptions {
   maxPendingRequests: number;
@@ -88,6 +94,8 @@ export interface RequestLaneOptions {
   channelError: () => NetcryptError | undefined;
   /** Called when requests being handled let go of their bytes (heldBytes went down). */
   onRelease?: () => void;
+  /** Called when `answersBacklogged` changes: the channel stops or resumes reading. */
+  onBacklog?: () => void;
 }
 
 /** Answers and cancels are never refused by the send-queue limit. */
@@ -119,6 +127,9 @@ export class RequestLane {
   readonly #maxPending: number;
   readonly #channelError: () => NetcryptError | undefined;
   readonly #onRelease?: () => void;
+  readonly #onBacklog?: () => void;
+  /** Bytes of answers this side has sent that the transport has not taken yet. */
+  #answerBacklog = 0;
   #handler?: RequestHandler;
 
   /** The id of the next request this side sends. */
@@ -137,6 +148,7 @@ export class RequestLane {
     this.#maxPending = options.maxPendingRequests;
     this.#channelError = options.channelError;
     this.#onRelease = options.onRelease;
+    this.#onBacklog = options.onBacklog;
     channel.once('end', () => this.#rejectPending(closedError('the peer closed the channel before answering')));
     channel.once('close', (error) => this.#onClose(error ?? closedError()));
   }
@@ -144,6 +156,11 @@ export class RequestLane {
   /** Bytes of the peer's requests this side is handling: peer data it holds, for the channel's inbound budget. */
   get heldBytes(): number {
     return this.#heldBytes;
+  }
+
+  /** True while answers the peer has not read pass ANSWER_BACKLOG_BYTES: the channel then does not read the peer. */
+  get answersBacklogged(): boolean {
+    return this.#answerBacklog > ANSWER_BACKLOG_BYTES;
   }
 
   /** Requests either way still waiting for their answer: the channel is not idle while there are any. */
@@ -294,8 +311,19 @@ export class RequestLane {
       // The handler's reply could not be sent (too large, not bytes): the caller hears why.
       bytes = encodeError(id, remoteCodeOf(error), remoteTextOf(error));
     }
-    // Owed: the caller waits for it (and the peer's outstanding limit bounds them). A channel that is gone leaves nobody to answer.
-    this.#channel.sendOnLane(REQUEST_LANE, bytes, OWED).catch(() => {});
+    // Owed: the caller waits for it, so the send-queue limit does not refuse it; the backlog bounds them instead.
+    // A channel that is gone leaves nobody to answer.
+    this.#changeBacklog(bytes.length);
+    this.#channel
+      .sendOnLane(REQUEST_LANE, bytes, OWED)
+      .catch(() => {})
+      .then(() => this.#changeBacklog(-bytes.length));
+  }
+
+  #changeBacklog(bytes: number): void {
+    const before = this.answersBacklogged;
+    this.#answerBacklog += bytes;
+    if (this.answersBacklogged !== before) this.#onBacklog?.();
   }
 
   /** The request is answered or cancelled: it no longer counts, nor do its bytes. */

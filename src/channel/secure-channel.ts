@@ -696,6 +696,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       maxPendingRequests: this.#maxPendingRequests,
       channelError: () => this.#error,
       onRelease: () => this.#refundBudget(),
+      onBacklog: () => this.#updateReading(),
     });
     return this.#requests;
   }
@@ -712,7 +713,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (queued) {
       this.#inboxBytes -= queued.length + INBOX_MESSAGE_OVERHEAD;
       this.#refundBudget();
-      if (this.#inboxBytes < INBOX_HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+      this.#updateReading();
       return Promise.resolve(queued);
     }
     if (this.#error) return Promise.reject(this.#error);
@@ -903,6 +904,18 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#inbox.push(message);
     this.#inboxBytes += message.length + INBOX_MESSAGE_OVERHEAD;
     if (this.#inboxBytes >= INBOX_HIGH_WATER) this.socket.pause();
+  }
+
+  /**
+   * Reads the peer unless the application has INBOX_HIGH_WATER unread, or
+   * answers to the peer's requests wait for it to read (requests.ts): in
+   * both cases what the peer sends next would only pile up here.
+   */
+  #updateReading(): void {
+    if (this.#finished || this.#lingering) return;
+    const hold = this.#inboxBytes >= INBOX_HIGH_WATER || (this.#requests?.answersBacklogged ?? false);
+    if (hold) this.socket.pause();
+    else if (this.socket.isPaused()) this.socket.resume();
   }
 
   #onHandshakeFrame(frame: Buffer): void {
