@@ -16,7 +16,7 @@ const [backend, dir] = process.argv.slice(2) as [string, string];
 const identity = await generateIdentity({ modulusLength: 2048 });
 
 const server = createServer({ identity, backend: backend as 'native' }, async (channel) => {
-  server.close();
+  server.stopListening(); // one transfer per process: accept no other client, keep this channel
   const cpu = process.cpuUsage();
   const file = await receiveFile(channel, { dir });
   const used = process.cpuUsage(cpu);
