@@ -9,9 +9,12 @@
  * time, and then their median taken.
  *
  *   RUNS=7 MS=500 npm run bench:crypto
+ *
+ * Results also go to bench/results/crypto.json (RESULTS= another folder).
  */
 
 import type { Suite } from './crypto-worker.ts';
+import { machine, saveResults } from './results.ts';
 import { machineLine, median, runWorkers, spreadPercent, table } from './stats.ts';
 
 interface Result {
@@ -28,6 +31,7 @@ const ms = Number(process.env.MS ?? 300);
 const sizes = [1024, 65536, 1048576];
 const sizeLabel = (n: number) => (n >= 1 << 20 ? `${n >> 20} MiB` : `${n >> 10} KiB`);
 
+const started = machine();
 console.log(`bench:crypto — ${runs} processes × ${ms} ms per case; ${machineLine()}`);
 const perRun = runWorkers<Result[]>(new URL('./crypto-worker.ts', import.meta.url), runs, [sizes.join(','), String(ms)]);
 
@@ -81,3 +85,13 @@ for (const suite of Object.keys(suiteTitles) as Suite[]) {
     console.log(`\n${table(ratioHeaders, ratioRows)}`);
   }
 }
+
+const medians = perRun[0]!.map(({ suite, subject, size, op }) => ({
+  suite,
+  subject,
+  size,
+  op,
+  wallMBps: median(perRun.map((run) => pick(run, suite, subject, size, op).wallMBps)),
+  cpuMBps: median(perRun.map((run) => pick(run, suite, subject, size, op).cpuMBps)),
+}));
+saveResults('crypto', started, { RUNS: runs, MS: ms, sizes }, { medians, runs: perRun });

@@ -9,6 +9,7 @@
  * Peak RSS is each process's maximum over its whole life (startup included).
  * The source file is on disk in a temporary folder; the page cache holds it
  * after it is written, so this measures the library, not the disk.
+ * Results also go to bench/results/files.json (RESULTS= another folder).
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadBackend } from '../src/backend/index.ts';
+import { machine, saveResults } from './results.ts';
 import { machineLine, table } from './stats.ts';
 
 interface SenderResult {
@@ -81,6 +83,7 @@ async function run(backend: string, source: string, into: string): Promise<{ sen
   return { sender: sent, receiver: received };
 }
 
+const started = machine();
 console.log(`bench:files — ${(size / 2 ** 20).toFixed(0)} MiB over loopback, sender and receiver in separate processes; ${machineLine()}`);
 const work = await mkdtemp(join(tmpdir(), 'netcrypt-bench-files-'));
 try {
@@ -88,6 +91,7 @@ try {
   process.stderr.write(`  writing ${source}…\n`);
   await writeSource(source);
   const rows: (string | number)[][] = [];
+  const measured: { backend: string; MBps: number; sender: SenderResult; receiver: ReceiverResult }[] = [];
   for (const backend of backends) {
     try {
       await loadBackend(backend as 'native');
@@ -100,6 +104,7 @@ try {
     await mkdir(into);
     const { sender, receiver } = await run(backend, source, into);
     await rm(into, { recursive: true });
+    measured.push({ backend, MBps: size / 1e6 / sender.seconds, sender, receiver });
     rows.push([
       backend,
       size / 1e6 / sender.seconds,
@@ -112,6 +117,7 @@ try {
   }
   rows.push(['Python original (200 MB)', 17, 200 / 17, '-', '-', 784, '-']);
   console.log(`\n${table(['backend', 'MB/s', 'wall s', 'send CPU s', 'recv CPU s', 'send peak RSS MiB', 'recv peak RSS MiB'], rows)}`);
+  saveResults('files', started, { SIZE: size, BACKENDS: backends }, { rows: measured });
   console.log('\nOne run per backend: loopback throughput on a shared 2-core machine varies by ±10–20% between runs.');
 } finally {
   await rm(work, { recursive: true, force: true });
