@@ -1005,7 +1005,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#flushBatch();
     this.#writer!.sealClose();
     this.#writeOutput();
-    if (this.#peerClosed) this.socket.end();
+    if (this.#peerClosed) this.#endTransport();
     this.#startCloseTimer(CLOSE_TIMEOUT_MS);
   }
 
