@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { duplexPair } from '../src/channel/duplex-pair.ts';
 import { SecureChannel } from '../src/channel/secure-channel.ts';
 import { NetcryptError } from '../src/errors.ts';
 import { connect } from '../src/protocol/connect.ts';
@@ -16,7 +17,7 @@ import { ServerProtocol } from '../src/protocol/seed-protocol.ts';
 import { loadBackend } from '../src/backend/index.ts';
 import { parseRecordType } from '../src/wire/records.ts';
 import { testIdentities } from './helpers/identities.ts';
-import { serve, socketPair } from './helpers/net.ts';
+import { serve } from './helpers/net.ts';
 
 const [serverId, clientId] = await testIdentities();
 
@@ -108,7 +109,7 @@ describe('channel API', () => {
   });
 
   it('a SecureChannel built with an already aborted signal fails cleanly', async () => {
-    const [a] = await socketPair();
+    const [a] = duplexPair();
     const channel = new SecureChannel(a, { role: 'client', identity: clientId!, backend: await loadBackend('native'), signal: AbortSignal.abort() });
     await assert.rejects(channel.ready, { code: 'ERR_ABORTED' });
     assert.ok(a.destroyed);
@@ -143,9 +144,9 @@ describe('channel API', () => {
     }
   });
 
-  it('invalid channel options are an argument error and leave no socket open', async () => {
+  it('invalid channel options are an argument error and leave no transport open', async () => {
     const { secureSocket } = await import('../src/protocol/connect.ts');
-    const [a] = await socketPair();
+    const [a] = duplexPair();
     await assert.rejects(secureSocket(a, 'client', { identity: clientId, handshakeTimeoutMs: 0, trust: 'any' }), { code: 'ERR_INVALID_ARGUMENT' });
     assert.ok(a.destroyed);
   });

@@ -7,22 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { NetcryptError } from '../src/errors.ts';
-import { connect } from '../src/protocol/connect.ts';
-import type { Channel } from '../src/protocol/channel.ts';
-import { createServer } from '../src/protocol/server.ts';
-import { testIdentities } from './helpers/identities.ts';
-import { serve } from './helpers/net.ts';
-
-const [serverId, clientId] = await testIdentities();
-
-/** A connected pair: the client from connect(), the server's channel as the callback got it. */
-async function pair(): Promise<{ client: Channel; server: Channel }> {
-  let handed!: (channel: Channel) => void;
-  const server = new Promise<Channel>((resolve) => (handed = resolve));
-  const port = await serve(createServer({ identity: serverId }, (channel) => handed(channel)));
-  const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint });
-  return { client, server: await server };
-}
+import { memoryChannels as pair } from './helpers/memory-pair.ts';
 
 describe("the 'close' event and closedCleanly", () => {
   it('a clean close on both sides: no error, closedCleanly', async () => {
@@ -63,8 +48,8 @@ describe("who gets a message: a pending receive() before a 'message' listener, b
     const { client, server } = await pair();
     const heard: string[] = [];
     // Two messages (one BATCH record) before anyone listens: they are queued. The channel reads
-    // the socket before this test's own 'data' listener, so once that fires they are in.
-    const arrived = once(client.socket, 'data');
+    // the transport before this test's own 'data' listener, so once that fires they are in.
+    const arrived = once(client.transport, 'data');
     await Promise.all([server.send('queued 1'), server.send('queued 2')]);
     await arrived;
     client.on('message', (m) => heard.push(m.toString()));

@@ -14,7 +14,8 @@ import { encodeHello, decodeHello } from '../src/wire/handshake-messages.ts';
 import { RecordType, type SuiteName } from '../src/wire/records.ts';
 import { BACKEND_NAMES } from './helpers/backends.ts';
 import { testIdentities } from './helpers/identities.ts';
-import { frameProxy, serve, socketPair } from './helpers/net.ts';
+import { frameProxy, serve } from './helpers/net.ts';
+import { duplexPair } from '../src/channel/duplex-pair.ts';
 
 const [serverId, clientId] = await testIdentities();
 const TODAYS_FEATURES = ['a256cbc-hs512', 'x25519', 'rsa-oaep-sha256', 'lanes'];
@@ -92,7 +93,7 @@ describe('suite negotiation', () => {
 
   it('a peer from before negotiation (its hello byte for byte) talks a256cbc-hs512 to a current one, without key updates', async () => {
     const backend = await loadBackend('native');
-    const [a, b] = await socketPair();
+    const [a, b] = duplexPair();
     let oldHello: Buffer | undefined;
     a.once('data', (chunk: Buffer) => (oldHello ??= chunk));
     const current = new SecureChannel(a, { role: 'client', identity: clientId!, backend });

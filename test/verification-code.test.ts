@@ -8,7 +8,8 @@ import { createServer } from '../src/protocol/server.ts';
 import type { Channel } from '../src/protocol/channel.ts';
 import { verificationCode } from '../src/handshake/verification-code.ts';
 import { testIdentities } from './helpers/identities.ts';
-import { byteProxy, serve, socketPair } from './helpers/net.ts';
+import { byteProxy, serve } from './helpers/net.ts';
+import { duplexPair } from '../src/channel/duplex-pair.ts';
 import { SecureChannel } from '../src/channel/secure-channel.ts';
 import { loadBackend } from '../src/backend/index.ts';
 
@@ -78,7 +79,7 @@ describe('verificationCode', () => {
   });
 
   it('is undefined until the handshake is done', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = duplexPair();
     const backend = await loadBackend('auto');
     const client = new SecureChannel(a, { role: 'client', identity: clientId!, backend });
     const server = new SecureChannel(b, { role: 'server', identity: serverId!, backend });
