@@ -102,3 +102,22 @@ describe('review13: the request lane under a hostile requester', () => {
     assert.ok(body!.buffer.byteLength <= body!.length + 256, `a 1-byte request keeps a ${body!.buffer.byteLength}-byte buffer alive`);
   });
 });
+
+describe('review13: keepalive while answers wait for the peer', () => {
+  it('a peer that stops reading its answers and then goes silent is still found by keepAliveMs', { timeout: 120_000 }, async () => {
+    const reply = Buffer.alloc(64 * 1024, 0x5a);
+    const { client, server } = await pair({ server: { keepAliveMs: 100 }, onServer: (channel) => channel.onRequest(() => reply) });
+    client.transport.pause(); // from here on it reads nothing, PINGs included
+    const reason = closeReason(server);
+    let finished = false;
+    void reason.then(() => (finished = true));
+    // Requests until the server stops reading them (its answers back up), then nothing more.
+    for (let id = 1; !finished && !server.transport.isPaused(); ) {
+      for (let i = 0; i < 8; i++) raw(client, encodeRequest(id++, Buffer.alloc(0)));
+      await turn();
+    }
+    // The server cannot read this peer and hears nothing from it: without a verdict this waits for TCP's own give-up.
+    const error = await reason;
+    assert.ok(isNetcryptError(error, ErrorCode.TIMEOUT), `the server ended with ${error?.code}`);
+  });
+});

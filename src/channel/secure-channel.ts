@@ -312,7 +312,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       this.#keepAlive = new KeepAlive(checkTimeout(setup.keepAliveMs, 'keepAliveMs'), {
         sendPing: (value) => this.#sendControl((writer) => writer.sealPing(value)),
         onDead: (error) => this.destroy(error),
-        readingPaused: () => this.transport.isPaused(),
+        // Only the application's own backlog excuses the silence: a peer that does not read its answers is to blame.
+        readingPaused: () => this.#applicationBehind(),
       });
     }
     this.#pingAnswerer = new PingAnswerer({
@@ -829,7 +830,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#unfinishedTimer = undefined;
     const now = performance.now();
     // Paused because our application is not reading: the peer cannot finish, and is not to blame.
-    if (this.socket.isPaused()) this.#unfinishedSince.forEach((since, lane) => since !== undefined && (this.#unfinishedSince[lane] = now));
+    if (this.#applicationBehind()) this.#unfinishedSince.forEach((since, lane) => since !== undefined && (this.#unfinishedSince[lane] = now));
     else if (this.#unfinishedSince.some((since) => since !== undefined && now - since >= this.#unfinishedTimeoutMs!)) {
       this.destroy(new NetcryptError(ErrorCode.TIMEOUT, `the peer left a message unfinished for ${this.#unfinishedTimeoutMs} ms`));
       return;
@@ -906,6 +907,11 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (this.#inboxBytes >= INBOX_HIGH_WATER) this.socket.pause();
   }
 
+  /** The application has INBOX_HIGH_WATER of messages unread: this side does not read, through no fault of the peer. */
+  #applicationBehind(): boolean {
+    return this.#inboxBytes >= INBOX_HIGH_WATER;
+  }
+
   /**
    * Reads the peer unless the application has INBOX_HIGH_WATER unread, or
    * answers to the peer's requests wait for it to read (requests.ts): in
@@ -913,7 +919,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
    */
   #updateReading(): void {
     if (this.#finished || this.#lingering) return;
-    const hold = this.#inboxBytes >= INBOX_HIGH_WATER || (this.#requests?.answersBacklogged ?? false);
+    const hold = this.#applicationBehind() || (this.#requests?.answersBacklogged ?? false);
     if (hold) this.socket.pause();
     else if (this.socket.isPaused()) this.socket.resume();
   }
