@@ -256,23 +256,32 @@ describe('requests: storms', () => {
   });
 });
 
+/** One parked request: the handler waits for `release`; `started` and `aborted` tell the test what happened to it. */
+class Slot {
+  readonly released: Promise<string>;
+  readonly started: Promise<void>;
+  readonly aborted: Promise<unknown>;
+  release!: (reply: string) => void;
+  onStart!: () => void;
+  onAbort!: (reason: unknown) => void;
+
+  constructor() {
+    this.released = new Promise((resolve) => (this.release = resolve));
+    this.started = new Promise((resolve) => (this.onStart = resolve));
+    this.aborted = new Promise((resolve) => (this.onAbort = resolve));
+  }
+}
+
 describe('requests: cancellation', () => {
   /** A server whose handler parks each request until the test releases it, and tells when its signal aborts. */
   async function parkingPair(options: Parameters<typeof pair>[0] = {}) {
     const seen: string[] = [];
-    const parked = new Map<string, { release: (reply: string) => void; aborted: Promise<unknown>; started: Promise<void> }>();
-    const slot = (key: string) => {
+    const parked = new Map<string, Slot>();
+    /** The slot of the request whose body is `key`, made on first mention by the test or the handler. */
+    const slot = (key: string): Slot => {
       let entry = parked.get(key);
-      if (!entry) {
-        let release!: (reply: string) => void;
-        let onAbort!: (reason: unknown) => void;
-        let onStart!: () => void;
-        const released = new Promise<string>((resolve) => (release = resolve));
-        entry = { release, aborted: new Promise((resolve) => (onAbort = resolve)), started: new Promise((resolve) => (onStart = resolve)) };
-        Object.assign(entry, { released, onAbort, onStart });
-        parked.set(key, entry);
-      }
-      return entry as typeof entry & { released: Promise<string>; onAbort: (reason: unknown) => void; onStart: () => void };
+      if (!entry) parked.set(key, (entry = new Slot()));
+      return entry;
     };
     const channels = await pair({
       ...options,
