@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import type { SecureChannel } from '../src/channel/secure-channel.ts';
+import fc from 'fast-check';
+import { loadBackend } from '../src/backend/index.ts';
+import { duplexPair } from '../src/channel/duplex-pair.ts';
+import { SecureChannel } from '../src/channel/secure-channel.ts';
 import { ErrorCode, NetcryptError, isNetcryptError } from '../src/errors.ts';
 import { type ChannelOptions, connect } from '../src/protocol/connect.ts';
 import type { Channel } from '../src/protocol/channel.ts';
@@ -558,5 +561,79 @@ describe('requests: hostile peers', () => {
     raw(encodeCancel(1))(client);
     assert.equal((await client.request('still')).toString(), 'still');
     assert.equal(server.closed, false);
+  });
+
+  it('any sequence of lane-3 messages: the responder fails with ERR_PROTOCOL exactly where §3.1 says, and otherwise goes on', async () => {
+    const backend = await loadBackend('native');
+    type Op =
+      | { t: 'request'; step: number }
+      | { t: 'burst'; count: number }
+      | { t: 'cancel'; back: number }
+      | { t: 'answer'; id: number }
+      | { t: 'short'; bytes: Uint8Array };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 12, arbitrary: fc.record({ t: fc.constant('request' as const), step: fc.integer({ min: -1, max: 3 }) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant('burst' as const), count: fc.integer({ min: 60, max: 130 }) }) },
+      { weight: 6, arbitrary: fc.record({ t: fc.constant('cancel' as const), back: fc.integer({ min: -1, max: 6 }) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant('answer' as const), id: fc.integer({ min: 1, max: 9 }) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant('short' as const), bytes: fc.uint8Array({ maxLength: 8 }) }) },
+    );
+    const outcomes = { refused: 0, accepted: 0 };
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 24 }), async (ops) => {
+        const [a, b] = duplexPair();
+        const attacker = new SecureChannel(a, { role: 'client', identity: clientId!, backend });
+        const victim = new SecureChannel(b, { role: 'server', identity: serverId!, backend });
+        attacker.onLane(REQUEST_LANE, () => {}); // the victim never answers (its handler parks), nor may anything else reach us
+        victim.onRequest(() => new Promise<string>(() => {}));
+        victim.on('message', (m) => void victim.send(m).catch(() => {}));
+        const victimEnd = closeReason(victim);
+        await Promise.all([attacker.ready, victim.ready]);
+        // The model: the rules of §3.1 for a responder whose handler never answers.
+        let last = 0;
+        const outstanding = new Set<number>();
+        let broken = false;
+        const send = (bytes: Buffer) => void attacker.sendOnLane(REQUEST_LANE, bytes).catch(() => {});
+        const request = (id: number) => {
+          if (id <= last || outstanding.size >= MAX_OUTSTANDING_REQUESTS) broken = true;
+          last = Math.max(last, id);
+          outstanding.add(id);
+          send(encodeRequest(id, Buffer.from('x')));
+        };
+        for (const step of ops) {
+          if (broken) break;
+          if (step.t === 'request') request(Math.max(1, last + step.step));
+          else if (step.t === 'burst') for (let i = 0; i < step.count && !broken; i++) request(last + 1);
+          else if (step.t === 'cancel') {
+            const id = Math.max(1, last - step.back);
+            if (id > last) broken = true;
+            outstanding.delete(id);
+            send(encodeCancel(id));
+          } else if (step.t === 'answer') {
+            broken = true; // the victim never asked anything
+            send(encodeReply(step.id, Buffer.alloc(0)));
+          } else {
+            broken = true; // shorter than the header
+            send(Buffer.from(step.bytes));
+          }
+        }
+        // A message behind them all comes back only if the victim read every one and went on.
+        const echoed = attacker.send('still there?').then(() => attacker.receive()).then(() => true, () => false);
+        if (broken) {
+          outcomes.refused++;
+          const error = await victimEnd;
+          assert.ok(hasCode(ErrorCode.PROTOCOL)(error), `victim ended with ${error?.code}: ${error?.message}`);
+          assert.equal(await echoed, false);
+        } else {
+          outcomes.accepted++;
+          assert.equal(await echoed, true);
+          assert.equal(victim.closed, false);
+        }
+        attacker.destroy();
+        victim.destroy();
+      }),
+      { numRuns: 40 },
+    );
+    assert.ok(outcomes.refused > 0 && outcomes.accepted > 0, JSON.stringify(outcomes));
   });
 });
