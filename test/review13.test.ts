@@ -121,3 +121,41 @@ describe('review13: keepalive while answers wait for the peer', () => {
     assert.ok(isNetcryptError(error, ErrorCode.TIMEOUT), `the server ended with ${error?.code}`);
   });
 });
+
+describe('review13: cancelled requests whose handlers go on', () => {
+  it('a peer that cancels every request cannot make this side run more than 128 + 128 handlers at once', { timeout: 120_000 }, async () => {
+    // Handlers that do not stop when cancelled (a query without a signal, say): each holds what it holds until it ends.
+    let running = 0;
+    let peak = 0;
+    const releases: (() => void)[] = [];
+    let started!: () => void;
+    let nextStart = new Promise<void>((resolve) => (started = resolve));
+    const { client, server } = await pair({
+      onServer: (channel) =>
+        channel.onRequest(() => {
+          peak = Math.max(peak, ++running);
+          started();
+          return new Promise<string>((resolve) => releases.push(() => resolve('late')));
+        }),
+    });
+    client.onLane(REQUEST_LANE, () => {}); // a raw peer: answers to what it sent by hand are not its lane's business
+    let finished = false;
+    void closeReason(server).then(() => (finished = true));
+    for (let id = 1; id <= 300 && !finished && !server.transport.isPaused(); id++) {
+      raw(client, encodeRequest(id, Buffer.alloc(0)));
+      // Wait until its handler runs (or the server stopped taking requests), then cancel it and send the next.
+      const handled = nextStart;
+      while (!finished && !server.transport.isPaused() && !(await Promise.race([handled.then(() => true), turn().then(() => false)])));
+      nextStart = new Promise<void>((resolve) => (started = resolve));
+      raw(client, encodeCancel(id));
+    }
+    // 128 outstanding as the protocol allows, and at most 128 (+1, the one whose cancel stops the reading) it cancelled.
+    assert.ok(peak <= 2 * 128 + 1, `${peak} handlers ran at once for one peer`);
+    assert.equal(server.transport.isPaused(), true);
+    // Once the handlers end, the server reads again: a message sent behind the requests comes back.
+    server.on('message', (message) => void server.send(message));
+    const echoed = client.send('still there?').then(() => client.receive());
+    for (const release of releases) release();
+    assert.equal((await echoed).toString(), 'still there?');
+  });
+});

@@ -81,6 +81,10 @@ interface Incoming {
   body?: Buffer;
   /** What it counts against the channel's inbound budget while it is handled. */
   bytes: number;
+  /** Its handler has been called and has not returned yet. */
+  running?: boolean;
+  /** Cancelled while its handler ran: it counts in `#abandonedRunning` until the handler returns. */
+  abandoned?: boolean;
 }
 
 /** Each request being handled counts its body and this much more, so floods of empty ones are bounded too. */
@@ -94,7 +98,7 @@ export interface RequestLaneOptions {
   channelError: () => NetcryptError | undefined;
   /** Called when requests being handled let go of their bytes (heldBytes went down). */
   onRelease?: () => void;
-  /** Called when `answersBacklogged` changes: the channel stops or resumes reading. */
+  /** Called when `answersBacklogged` or `handlersBehind` changes: the channel stops or resumes reading. */
   onBacklog?: () => void;
 }
 
@@ -130,6 +134,8 @@ export class RequestLane {
   readonly #onBacklog?: () => void;
   /** Bytes of answers this side has sent that the transport has not taken yet. */
   #answerBacklog = 0;
+  /** Handlers still running for requests the peer cancelled: they no longer count for the peer, but still run here. */
+  #abandonedRunning = 0;
   #handler?: RequestHandler;
 
   /** The id of the next request this side sends. */
@@ -161,6 +167,16 @@ export class RequestLane {
   /** True while answers the peer has not read pass ANSWER_BACKLOG_BYTES: the channel then does not read the peer. */
   get answersBacklogged(): boolean {
     return this.#answerBacklog > ANSWER_BACKLOG_BYTES;
+  }
+
+  /**
+   * True while more than MAX_OUTSTANDING_REQUESTS handlers still run for
+   * requests the peer cancelled (handlers that do not stop on their signal):
+   * the channel then stops reading the peer, or a peer that cancels each
+   * request it sends could make this side run any number at once.
+   */
+  get handlersBehind(): boolean {
+    return this.#abandonedRunning > MAX_OUTSTANDING_REQUESTS;
   }
 
   /** Requests either way still waiting for their answer: the channel is not idle while there are any. */
@@ -291,11 +307,22 @@ export class RequestLane {
     const result = Promise.resolve().then(() => {
       // Cancelled, or the channel ended, before the handler started: #answer drops whatever this returns.
       if (this.#incoming.get(id) !== incoming) return '';
+      incoming.running = true;
       return handler(body, { signal: incoming.controller.signal });
     });
+    const returned = () => {
+      incoming.running = false;
+      if (incoming.abandoned) this.#changeAbandoned(-1);
+    };
     result.then(
-      (reply) => this.#answer(id, incoming, () => encodeReply(id, replyBytes(reply))),
-      (error: unknown) => this.#answer(id, incoming, () => encodeError(id, remoteCodeOf(error), remoteTextOf(error))),
+      (reply) => {
+        returned();
+        this.#answer(id, incoming, () => encodeReply(id, replyBytes(reply)));
+      },
+      (error: unknown) => {
+        returned();
+        this.#answer(id, incoming, () => encodeError(id, remoteCodeOf(error), remoteTextOf(error)));
+      },
     );
   }
 
@@ -320,6 +347,12 @@ export class RequestLane {
       .then(() => this.#changeBacklog(-bytes.length));
   }
 
+  #changeAbandoned(count: number): void {
+    const before = this.handlersBehind;
+    this.#abandonedRunning += count;
+    if (this.handlersBehind !== before) this.#onBacklog?.();
+  }
+
   #changeBacklog(bytes: number): void {
     const before = this.answersBacklogged;
     this.#answerBacklog += bytes;
@@ -339,6 +372,10 @@ export class RequestLane {
     // Already answered: the cancel crossed the answer.
     if (!incoming) return;
     this.#forget(id, incoming);
+    if (incoming.running) {
+      incoming.abandoned = true;
+      this.#changeAbandoned(1);
+    }
     incoming.controller.abort(new NetcryptError(ErrorCode.ABORTED, 'the peer cancelled the request', { origin: 'peer' }));
   }
 

@@ -907,9 +907,13 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (this.#inboxBytes >= INBOX_HIGH_WATER) this.socket.pause();
   }
 
-  /** The application has INBOX_HIGH_WATER of messages unread: this side does not read, through no fault of the peer. */
+  /**
+   * The application is behind — INBOX_HIGH_WATER of messages unread, or
+   * request handlers that outlive their cancels (requests.ts) — so this
+   * side does not read, through no fault of the peer.
+   */
   #applicationBehind(): boolean {
-    return this.#inboxBytes >= INBOX_HIGH_WATER;
+    return this.#inboxBytes >= INBOX_HIGH_WATER || (this.#requests?.handlersBehind ?? false);
   }
 
   /**
