@@ -16,7 +16,7 @@ export {
 } from './keys/identity.ts';
 export { KnownHosts, DEFAULT_KNOWN_HOSTS } from './keys/known-hosts.ts';
 export type { PeerIdentity } from './handshake/handshake.ts';
-export { type CloseReason, DEFAULT_SEND_QUEUE_LIMIT_BYTES, SecureChannel, type ReceiveOptions, type SecureChannelEvents, type SendOptions, type SendQueuePolicy } from './channel/secure-channel.ts';
+export { type CloseReason, DEFAULT_SEND_QUEUE_LIMIT_BYTES, type ReadyState, SecureChannel, type ReceiveOptions, type SecureChannelEvents, type SendOptions, type SendQueuePolicy } from './channel/secure-channel.ts';
 export { type DuplexPairOptions, duplexPair } from './channel/duplex-pair.ts';
 export { RemoteCode, type RequestContext, type RequestHandler, type RequestOptions } from './channel/requests.ts';
 export type { Role } from './wire/handshake-messages.ts';

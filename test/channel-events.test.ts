@@ -1,13 +1,20 @@
 /**
  * What the channel's events and state say: a 'close' that looks clean only
- * after both authenticated closes, and one rule for who gets a message.
+ * after both authenticated closes, readyState through a channel's life, and
+ * one rule for who gets a message.
  */
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { loadBackend } from '../src/backend/index.ts';
+import { SecureChannel } from '../src/channel/secure-channel.ts';
 import { NetcryptError } from '../src/errors.ts';
 import { memoryChannels as pair } from './helpers/memory-pair.ts';
+import { testIdentities } from './helpers/identities.ts';
+import { socketPair } from './helpers/net.ts';
+
+const [serverId, clientId] = await testIdentities();
 
 describe("the 'close' event and closedCleanly", () => {
   it('a clean close on both sides: no error, closedCleanly', async () => {
@@ -40,6 +47,63 @@ describe("the 'close' event and closedCleanly", () => {
     client.destroy(reason);
     assert.deepEqual(await closed, [reason]);
     assert.equal(client.closedCleanly, false);
+  });
+});
+
+describe('readyState', () => {
+  it("'handshaking' from construction, 'open' once the handshake is done", async () => {
+    const backend = await loadBackend('native');
+    const [a, b] = await socketPair();
+    const client = new SecureChannel(a, { role: 'client', identity: clientId!, backend });
+    const server = new SecureChannel(b, { role: 'server', identity: serverId!, backend });
+    assert.deepEqual([client.readyState, server.readyState], ['handshaking', 'handshaking']);
+    assert.equal(client.closed, false);
+    await Promise.all([client.ready, server.ready]);
+    assert.deepEqual([client.readyState, server.readyState], ['open', 'open']);
+    await Promise.all([client.close(), server.close()]);
+    assert.deepEqual([client.readyState, server.readyState], ['closed', 'closed']);
+  });
+
+  it("a refused peer: 'handshaking' straight to 'closed'", async () => {
+    const backend = await loadBackend('native');
+    const [a, b] = await socketPair();
+    const refusing = new SecureChannel(a, {
+      role: 'client', identity: clientId!, backend,
+      verifyPeer: () => {
+        throw new NetcryptError('ERR_PEER_KEY_MISMATCH', 'not this key');
+      },
+    });
+    const server = new SecureChannel(b, { role: 'server', identity: serverId!, backend });
+    await assert.rejects(refusing.ready, (error: unknown) => error instanceof NetcryptError && error.code === 'ERR_PEER_KEY_MISMATCH');
+    assert.equal(refusing.readyState, 'closed');
+    await assert.rejects(server.ready);
+    assert.equal(server.readyState, 'closed');
+  });
+
+  it("'closing' from close() and on the peer from that CLOSE, while the side that received it still sends; 'closed' after the second", async () => {
+    const { client, server } = await pair();
+    const ended = once(server, 'end');
+    const clientClosed = client.close();
+    assert.equal(client.readyState, 'closing', 'from the call on');
+    await ended;
+    assert.equal(client.closed, true, 'its CLOSE has left');
+    assert.equal(server.readyState, 'closing');
+    await server.send('a last reply after the peer closed');
+    assert.equal((await client.receive()).toString(), 'a last reply after the peer closed');
+    assert.equal(client.readyState, 'closing');
+    await Promise.all([server.close(), clientClosed]);
+    assert.deepEqual([client.readyState, server.readyState], ['closed', 'closed']);
+    assert.deepEqual([client.closedCleanly, server.closedCleanly], [true, true]);
+  });
+
+  it("destroy(): 'closed' at once here, and on the peer once the connection drops", async () => {
+    const { client, server } = await pair();
+    const serverClosed = once(server, 'close');
+    client.destroy();
+    assert.equal(client.readyState, 'closed');
+    const [error] = (await serverClosed) as [NetcryptError];
+    assert.equal(error.code, 'ERR_TRUNCATED');
+    assert.equal(server.readyState, 'closed');
   });
 });
 

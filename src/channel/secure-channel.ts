@@ -136,6 +136,16 @@ export interface ChannelSetup {
 /** Who began the authenticated close: this side's close(), the peer's CLOSE, or this side's idleTimeoutMs. */
 export type CloseReason = 'local' | 'peer' | 'idle';
 
+/** `channel.readyState`, like ws's: see SecureChannel for the transitions. */
+export type ReadyState = 'handshaking' | 'open' | 'closing' | 'closed';
+
+/**
+ * readyState, with 'closing' told apart: close() called but this side's
+ * CLOSE not sealed yet (sends before it go first), then which CLOSE has
+ * crossed — this side's, the peer's, or both.
+ */
+type Lifecycle = 'handshaking' | 'open' | 'close-requested' | 'closing-sent' | 'closing-received' | 'closing-both' | 'closed';
+
 export interface ReceiveOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -216,6 +226,23 @@ function hasNoDelay(transport: Duplex): transport is Duplex & { setNoDelay(noDel
   return typeof (transport as { setNoDelay?: unknown }).setNoDelay === 'function';
 }
 
+/**
+ * One channel's life is one state, `readyState`:
+ *
+ * ```
+ * 'handshaking' ─ handshake done ─▶ 'open' ─ close(), or the peer's CLOSE ─▶ 'closing' ─ both CLOSEs crossed, this side's end sent ─▶ 'closed'
+ *       └──────────── a failure, destroy(), the handshake or the close deadline ────────────────────────────────────────────────▶ 'closed'
+ * ```
+ *
+ * 'closing' begins when close() is called (by the application, by
+ * idleTimeoutMs, by the half-closed linger) or the peer's CLOSE arrives.
+ * Inside it the channel still knows how far the close is: sends made
+ * before close() go out first, then this side's CLOSE, after which it
+ * sends nothing; after the peer's CLOSE it receives nothing and may still
+ * send. 'closed' with `closedCleanly` true — 'close' without an error — is
+ * reached only through both CLOSEs; every other way carries the reason.
+ * Nothing leaves 'closed'. (`closed` is true from the first CLOSE.)
+ */
 export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<SecureChannelEvents> {
   /**
    * The byte stream the records travel on, owned by the channel: read its
@@ -242,11 +269,9 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   #rejectHandshake!: (error: unknown) => void;
 
   #error?: NetcryptError;
-  #peerClosed = false;
+  #state: Lifecycle = 'handshaking';
   /** The peer's CLOSE was read, but the rest of its data chunk not yet. */
   #peerCloseUnannounced = false;
-  #closeSent = false;
-  #finished = false;
   #closedCleanly = false;
   #closeReason?: CloseReason;
   readonly #closed: Promise<void>;
@@ -429,9 +454,32 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     return this.#closeReason;
   }
 
-  /** True once either side has closed or the channel failed. */
+  /** True once either side's CLOSE has crossed or the channel failed. */
   get closed(): boolean {
-    return this.#finished || this.#closeSent || this.#peerClosed;
+    return this.#sendingDone || this.#receivingDone;
+  }
+
+  /** Where the channel is in its life; the class doc has the transitions. */
+  get readyState(): ReadyState {
+    const state = this.#state;
+    return state === 'handshaking' || state === 'open' || state === 'closed' ? state : 'closing';
+  }
+
+  /** readyState 'closed': nothing more happens. */
+  get #finished(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** This side has sent its CLOSE, or the channel is finished: it sends nothing more. */
+  get #sendingDone(): boolean {
+    const state = this.#state;
+    return state === 'closing-sent' || state === 'closing-both' || state === 'closed';
+  }
+
+  /** The peer's CLOSE has arrived, or the channel is finished: nothing more arrives. */
+  get #receivingDone(): boolean {
+    const state = this.#state;
+    return state === 'closing-received' || state === 'closing-both' || state === 'closed';
   }
 
   // ── sending ────────────────────────────────────────────────────────────
@@ -608,7 +656,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
 
   #assertWritable(): void {
     if (this.#error) throw this.#error;
-    if (this.#closeSent || this.#finished) throw new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
+    if (this.#sendingDone) throw new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
   }
 
   /** Adds a small message to this tick's batch; resolves when the batch's record is written. */
@@ -718,7 +766,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       return Promise.resolve(queued);
     }
     if (this.#error) return Promise.reject(this.#error);
-    if (this.#peerClosed || this.#finished) return Promise.reject(new NetcryptError(ErrorCode.CLOSED, 'channel is closed'));
+    if (this.#receivingDone) return Promise.reject(new NetcryptError(ErrorCode.CLOSED, 'channel is closed'));
     let waiter!: Waiter;
     const next = new Promise<Buffer>((resolve, reject) => (waiter = { resolve, reject }));
     this.#waiters.push(waiter);
@@ -845,14 +893,14 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
 
   #onFrame(frame: Buffer | Buffer[]): void {
     if (!Array.isArray(frame)) return this.#onHandshakeFrame(frame);
-    if (this.#peerClosed) throw new NetcryptError(ErrorCode.PROTOCOL, 'record after the peer closed');
+    if (this.#receivingDone) throw new NetcryptError(ErrorCode.PROTOCOL, 'record after the peer closed');
     const { type, plaintext: pieces } = this.#opener!.openPieces(frame);
     const plaintext = pieces.map((piece) => (Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length)));
     const record = parseRecordType(type);
     if (record?.kind === 'key-update') return; // the opener has switched keys
     if (record?.kind === 'ping') {
       // Nothing follows this side's CLOSE, not even a PONG; the peer expects none once it has read that CLOSE.
-      if (!this.#closeSent) this.#pingAnswerer.onPing(Buffer.concat(plaintext));
+      if (!this.#sendingDone) this.#pingAnswerer.onPing(Buffer.concat(plaintext));
       return;
     }
     if (record?.kind === 'pong') {
@@ -959,6 +1007,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#writer = new RecordWriter(session.sealer);
     this.#opener = session.opener;
     this.#decoder.maxFrameBytes = session.suite.maxFrameBytes;
+    this.#state = 'open';
     this.#keepAlive?.start();
     this.#idle?.start();
     this.#resolveReady();
@@ -966,7 +1015,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
 
   /** A PING or PONG, sealed after whatever was sent before it; never after this side's CLOSE. */
   #sendControl(seal: (writer: RecordWriter) => void): void {
-    if (this.#closeSent || this.#finished) return;
+    if (this.#sendingDone) return;
     try {
       this.#flushBatch();
       seal(this.#writer!);
@@ -991,11 +1040,12 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
    */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#finished) return;
-    if (this.#handshake.state !== 'done') return this.destroy();
+    if (this.#state === 'handshaking') return this.destroy();
+    if (this.#state === 'open') this.#state = 'close-requested';
     this.#closeReason ??= 'local';
     // Pending sends go first, but a peer that stops reading cannot hold close() up forever.
     this.#startCloseTimer(checkTimeout(options.timeoutMs ?? CLOSE_TIMEOUT_MS));
-    if (!this.#closeSent && !this.#error) {
+    if (!this.#sendingDone && !this.#error) {
       await Promise.race([this.#sendTail, this.#closed]);
       this.#sendClose();
     }
@@ -1009,13 +1059,13 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
    * both CLOSE records have crossed.
    */
   #sendClose(): void {
-    if (this.#closeSent || this.#finished) return;
-    this.#closeSent = true;
+    if (this.#sendingDone) return;
+    this.#state = this.#state === 'closing-received' ? 'closing-both' : 'closing-sent';
     this.#stopLivenessTimers();
     this.#flushBatch();
     this.#writer!.sealClose();
     this.#writeOutput();
-    if (this.#peerClosed) this.#endTransport();
+    if (this.#state === 'closing-both') this.#endTransport();
     this.#startCloseTimer(CLOSE_TIMEOUT_MS);
   }
 
@@ -1033,7 +1083,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
    * a half-closed channel open forever.
    */
   #onPeerClose(): void {
-    this.#peerClosed = true;
+    this.#state = this.#state === 'closing-sent' ? 'closing-both' : 'closing-received';
     this.#closeReason ??= 'peer';
     this.#stopLivenessTimers();
     this.#peerCloseUnannounced = true;
@@ -1046,7 +1096,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       const closed = new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
       for (const waiter of this.#waiters.splice(0)) waiter.reject(closed);
     }
-    if (this.#closeSent) this.#endTransport();
+    if (this.#state === 'closing-both') this.#endTransport();
     else {
       this.#lingerTimer = setTimeout(() => void this.close(), HALF_CLOSED_LINGER_MS);
       this.#lingerTimer.unref();
@@ -1072,16 +1122,16 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
 
   #onEnd = (): void => {
     // A FIN is a clean end only after the peer's authenticated CLOSE.
-    if (this.#peerClosed) this.#finish();
+    if (this.#receivingDone) this.#finish();
     else this.destroy(lostConnection());
   };
 
   #onSocketError = (error: Error): void => {
-    this.destroy(this.#peerClosed && this.#closeSent ? undefined : lostConnection(error));
+    this.destroy(this.#state === 'closing-both' ? undefined : lostConnection(error));
   };
 
   #onSocketClose = (): void => {
-    if (this.#peerClosed) this.#finish();
+    if (this.#receivingDone) this.#finish();
     else this.destroy(lostConnection());
   };
 
@@ -1128,7 +1178,9 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
 
   #finish(): void {
     if (this.#finished) return;
-    this.#finished = true;
+    const handshaking = this.#state === 'handshaking';
+    const bothClosed = this.#state === 'closing-both';
+    this.#state = 'closed';
     clearTimeout(this.#closeTimer);
     clearTimeout(this.#lingerTimer);
     clearTimeout(this.#unfinishedTimer);
@@ -1136,7 +1188,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (this.#charged > 0) this.#setup.inboundBudget?.refund(this.#charged);
     this.#charged = 0;
     const error = this.#error;
-    if (this.#handshake.state !== 'done') this.#rejectHandshake(error ?? new NetcryptError(ErrorCode.CLOSED, 'closed during the handshake'));
+    if (handshaking) this.#rejectHandshake(error ?? new NetcryptError(ErrorCode.CLOSED, 'closed during the handshake'));
     if (this.#waiters.length > 0 || this.#batch) {
       const pending = error ?? new NetcryptError(ErrorCode.CLOSED, 'channel is closed');
       for (const waiter of this.#waiters.splice(0)) waiter.reject(pending);
@@ -1145,7 +1197,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       this.#writer?.discardBatch();
     }
     if (!this.#lingering) this.socket.destroy();
-    this.#closedCleanly = !error && this.#peerClosed && this.#closeSent;
+    this.#closedCleanly = !error && bothClosed;
     this.#resolveClosed();
     this.emit('close', this.#closedCleanly ? undefined : (error ?? new NetcryptError(ErrorCode.CLOSED, 'channel ended before both authenticated closes had crossed')));
   }
