@@ -323,6 +323,27 @@ describe('requests: cancellation', () => {
     await slot('abort me').aborted;
   });
 
+  it('one signal shared by many requests: one abort cancels them all, without a listener per request', async () => {
+    const { client, slot } = await parkingPair();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    after(() => process.off('warning', onWarning));
+    const controller = new AbortController();
+    const keys = Array.from({ length: 50 }, (_, i) => `shared ${i}`);
+    const calls = keys.map((key) => client.request(key, { signal: controller.signal }));
+    await Promise.all(keys.map((key) => slot(key).started));
+    controller.abort();
+    for (const call of calls) await assert.rejects(call, hasCode(ErrorCode.ABORTED));
+    await Promise.all(keys.map((key) => slot(key).aborted));
+    // A warning is emitted on a later tick: one round trip gives it time to appear.
+    const next = client.request('after');
+    await slot('after').started;
+    slot('after').release('ok');
+    await next;
+    assert.deepEqual(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning'), []);
+  });
+
   it('an already aborted signal rejects at once and sends nothing', async () => {
     const { client, slot, seen } = await parkingPair();
     await assert.rejects(client.request('never', { signal: AbortSignal.abort() }), hasCode(ErrorCode.ABORTED));

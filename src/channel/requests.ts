@@ -72,7 +72,12 @@ interface Pending {
   reject: (error: NetcryptError) => void;
   timer?: NodeJS.Timeout;
   signal?: AbortSignal;
-  onAbort?: () => void;
+}
+
+/** The requests waiting on one AbortSignal, and the one listener that cancels them all. */
+interface SignalWatch {
+  ids: Set<number>;
+  onAbort: () => void;
 }
 
 /** A peer's request this side has not answered yet; `body` is set while it waits for a handler. */
@@ -141,6 +146,8 @@ export class RequestLane {
   /** The id of the next request this side sends. */
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
+  /** One 'abort' listener per signal, however many requests share it (Node warns from the eleventh on). */
+  readonly #watches = new Map<AbortSignal, SignalWatch>();
   /** The id of the peer's last request; its next must be greater. */
   #lastIncomingId = 0;
   readonly #incoming = new Map<number, Incoming>();
@@ -209,8 +216,7 @@ export class RequestLane {
       }
       if (signal) {
         pending.signal = signal;
-        pending.onAbort = () => this.#cancel(id, abortError(signal, 'request'));
-        signal.addEventListener('abort', pending.onAbort, { once: true });
+        this.#watch(signal, id);
       }
       this.#pending.set(id, pending);
     });
@@ -235,8 +241,27 @@ export class RequestLane {
     if (!pending) return undefined;
     this.#pending.delete(id);
     clearTimeout(pending.timer);
-    if (pending.onAbort) pending.signal!.removeEventListener('abort', pending.onAbort);
+    if (pending.signal) this.#unwatch(pending.signal, id);
     return pending;
+  }
+
+  #watch(signal: AbortSignal, id: number): void {
+    let watch = this.#watches.get(signal);
+    if (!watch) {
+      const ids = new Set<number>();
+      watch = { ids, onAbort: () => [...ids].forEach((waiting) => this.#cancel(waiting, abortError(signal, 'request'))) };
+      this.#watches.set(signal, watch);
+      signal.addEventListener('abort', watch.onAbort, { once: true });
+    }
+    watch.ids.add(id);
+  }
+
+  #unwatch(signal: AbortSignal, id: number): void {
+    const watch = this.#watches.get(signal)!;
+    watch.ids.delete(id);
+    if (watch.ids.size > 0) return;
+    this.#watches.delete(signal);
+    signal.removeEventListener('abort', watch.onAbort);
   }
 
   #rejectPending(error: NetcryptError): void {
