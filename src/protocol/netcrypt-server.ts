@@ -114,8 +114,9 @@ export class NetcryptServer extends EventEmitter<NetcryptServerEvents> {
   /**
    * Stops accepting, sends an authenticated close to every channel (and to
    * each handshake that completes meanwhile) and waits up to `graceMs` for
-   * the peers'; then destroys the rest, handshakes included. Resolves once every connection is gone, leaving no
-   * handle or timer behind. Later calls return the first call's promise.
+   * the peers'; then destroys the rest, handshakes included. Resolves once
+   * every connection is gone, leaving no handle or timer behind. Later calls
+   * return the first call's promise.
    */
   close(options: ServerCloseOptions = {}): Promise<void> {
     const graceMs = options.graceMs ?? DEFAULT_CLOSE_GRACE_MS;
