@@ -12,11 +12,15 @@
  * Memory is bounded both ways: this side waits for at most
  * `maxPendingRequests` answers (request() refuses more at once), and holds at
  * most MAX_OUTSTANDING_REQUESTS of the peer's requests — a peer that sends
- * more has broken the protocol's limit and the channel ends. Answers that
- * wait for a peer that does not read them are bounded too: past
- * ANSWER_BACKLOG_BYTES this side stops reading the peer's requests until
- * they have left (a request answered no longer counts against the 128, so
- * that count alone would let a peer pile up answers without end).
+ * more has broken the protocol's limit and the channel ends. What the
+ * handlers produce is bounded too: while ANSWER_BACKLOG_BYTES of answers
+ * wait for a peer that does not read them, or more than 128 handlers still
+ * run for requests the peer cancelled, new requests wait (outstanding, so
+ * within the 128) before their handler starts. An answered or cancelled
+ * request no longer counts against the 128, so that count alone would let
+ * a peer pile up answers, or running handlers, without end. The channel
+ * keeps reading meanwhile: two sides that stopped reading while their
+ * answers wait for each other would never resume.
  */
 
 import { abortError, checkTimeout } from '../deadline.ts';
@@ -94,7 +98,7 @@ interface Incoming {
 
 /** Each request being handled counts its body and this much more, so floods of empty ones are bounded too. */
 const INCOMING_OVERHEAD_BYTES = 256;
-/** Bytes of answers not yet handed to the transport above which this side stops reading the peer (its requests). */
+/** Bytes of answers not yet handed to the transport above which the peer's next requests wait for their handler. */
 export const ANSWER_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 export interface RequestLaneOptions {
@@ -103,8 +107,6 @@ export interface RequestLaneOptions {
   channelError: () => NetcryptError | undefined;
   /** Called when requests being handled let go of their bytes (heldBytes went down). */
   onRelease?: () => void;
-  /** Called when `answersBacklogged` or `handlersBehind` changes: the channel stops or resumes reading. */
-  onBacklog?: () => void;
 }
 
 /** Answers and cancels are never refused by the send-queue limit. */
@@ -136,7 +138,6 @@ export class RequestLane {
   readonly #maxPending: number;
   readonly #channelError: () => NetcryptError | undefined;
   readonly #onRelease?: () => void;
-  readonly #onBacklog?: () => void;
   /** Bytes of answers this side has sent that the transport has not taken yet. */
   #answerBacklog = 0;
   /** Handlers still running for requests the peer cancelled: they no longer count for the peer, but still run here. */
@@ -161,7 +162,6 @@ export class RequestLane {
     this.#maxPending = options.maxPendingRequests;
     this.#channelError = options.channelError;
     this.#onRelease = options.onRelease;
-    this.#onBacklog = options.onBacklog;
     channel.once('end', () => this.#rejectPending(closedError('the peer closed the channel before answering')));
     channel.once('close', (error) => this.#onClose(error ?? closedError()));
   }
@@ -171,19 +171,9 @@ export class RequestLane {
     return this.#heldBytes;
   }
 
-  /** True while answers the peer has not read pass ANSWER_BACKLOG_BYTES: the channel then does not read the peer. */
-  get answersBacklogged(): boolean {
-    return this.#answerBacklog > ANSWER_BACKLOG_BYTES;
-  }
-
-  /**
-   * True while more than MAX_OUTSTANDING_REQUESTS handlers still run for
-   * requests the peer cancelled (handlers that do not stop on their signal):
-   * the channel then stops reading the peer, or a peer that cancels each
-   * request it sends could make this side run any number at once.
-   */
-  get handlersBehind(): boolean {
-    return this.#abandonedRunning > MAX_OUTSTANDING_REQUESTS;
+  /** New requests wait for their handler: answers back up at a peer that does not read, or cancelled handlers still run. */
+  get #saturated(): boolean {
+    return this.#answerBacklog > ANSWER_BACKLOG_BYTES || this.#abandonedRunning > MAX_OUTSTANDING_REQUESTS;
   }
 
   /** Requests either way still waiting for their answer: the channel is not idle while there are any. */
@@ -279,7 +269,14 @@ export class RequestLane {
   onRequest(handler: RequestHandler): void {
     if (typeof handler !== 'function') throw invalidArgument('onRequest needs a function');
     this.#handler = handler;
+    this.#runWaiting();
+  }
+
+  /** Starts the handler for requests that wait for one (or for room, #saturated), oldest first. */
+  #runWaiting(): void {
+    if (!this.#handler) return;
     for (const [id, incoming] of this.#incoming) {
+      if (this.#saturated) return;
       if (incoming.body === undefined) continue;
       const body = incoming.body;
       incoming.body = undefined;
@@ -312,13 +309,14 @@ export class RequestLane {
     const incoming: Incoming = { controller: new AbortController(), bytes: body.length + INCOMING_OVERHEAD_BYTES };
     this.#incoming.set(id, incoming);
     this.#heldBytes += incoming.bytes;
-    if (this.#handler) return this.#run(id, body, incoming);
+    if (this.#handler && !this.#saturated) return this.#run(id, body, incoming);
     incoming.body = body;
-    this.#noHandlerCheck ??= setImmediate(() => this.#answerUnhandled());
+    if (!this.#handler) this.#noHandlerCheck ??= setImmediate(() => this.#answerUnhandled());
   }
 
   #answerUnhandled(): void {
     this.#noHandlerCheck = undefined;
+    if (this.#handler) return; // set meanwhile: what waits, waits for room, not for a handler
     for (const [id, incoming] of this.#incoming) {
       if (incoming.body === undefined) continue;
       incoming.body = undefined;
@@ -373,15 +371,13 @@ export class RequestLane {
   }
 
   #changeAbandoned(count: number): void {
-    const before = this.handlersBehind;
     this.#abandonedRunning += count;
-    if (this.handlersBehind !== before) this.#onBacklog?.();
+    if (count < 0) this.#runWaiting();
   }
 
   #changeBacklog(bytes: number): void {
-    const before = this.answersBacklogged;
     this.#answerBacklog += bytes;
-    if (this.answersBacklogged !== before) this.#onBacklog?.();
+    if (bytes < 0) this.#runWaiting();
   }
 
   /** The request is answered or cancelled: it no longer counts, nor do its bytes. */

@@ -337,8 +337,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       this.#keepAlive = new KeepAlive(checkTimeout(setup.keepAliveMs, 'keepAliveMs'), {
         sendPing: (value) => this.#sendControl((writer) => writer.sealPing(value)),
         onDead: (error) => this.destroy(error),
-        // Only the application's own backlog excuses the silence: a peer that does not read its answers is to blame.
-        readingPaused: () => this.#applicationBehind(),
+        readingPaused: () => this.transport.isPaused(),
       });
     }
     this.#pingAnswerer = new PingAnswerer({
@@ -745,7 +744,6 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
       maxPendingRequests: this.#maxPendingRequests,
       channelError: () => this.#error,
       onRelease: () => this.#refundBudget(),
-      onBacklog: () => this.#updateReading(),
     });
     return this.#requests;
   }
@@ -762,7 +760,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (queued) {
       this.#inboxBytes -= queued.length + INBOX_MESSAGE_OVERHEAD;
       this.#refundBudget();
-      this.#updateReading();
+      if (this.#inboxBytes < INBOX_HIGH_WATER && this.socket.isPaused()) this.socket.resume();
       return Promise.resolve(queued);
     }
     if (this.#error) return Promise.reject(this.#error);
@@ -878,7 +876,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#unfinishedTimer = undefined;
     const now = performance.now();
     // Paused because our application is not reading: the peer cannot finish, and is not to blame.
-    if (this.#applicationBehind()) this.#unfinishedSince.forEach((since, lane) => since !== undefined && (this.#unfinishedSince[lane] = now));
+    if (this.socket.isPaused()) this.#unfinishedSince.forEach((since, lane) => since !== undefined && (this.#unfinishedSince[lane] = now));
     else if (this.#unfinishedSince.some((since) => since !== undefined && now - since >= this.#unfinishedTimeoutMs!)) {
       this.destroy(new NetcryptError(ErrorCode.TIMEOUT, `the peer left a message unfinished for ${this.#unfinishedTimeoutMs} ms`));
       return;
@@ -953,27 +951,6 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     this.#inbox.push(message);
     this.#inboxBytes += message.length + INBOX_MESSAGE_OVERHEAD;
     if (this.#inboxBytes >= INBOX_HIGH_WATER) this.socket.pause();
-  }
-
-  /**
-   * The application is behind — INBOX_HIGH_WATER of messages unread, or
-   * request handlers that outlive their cancels (requests.ts) — so this
-   * side does not read, through no fault of the peer.
-   */
-  #applicationBehind(): boolean {
-    return this.#inboxBytes >= INBOX_HIGH_WATER || (this.#requests?.handlersBehind ?? false);
-  }
-
-  /**
-   * Reads the peer unless the application has INBOX_HIGH_WATER unread, or
-   * answers to the peer's requests wait for it to read (requests.ts): in
-   * both cases what the peer sends next would only pile up here.
-   */
-  #updateReading(): void {
-    if (this.#finished || this.#lingering) return;
-    const hold = this.#applicationBehind() || (this.#requests?.answersBacklogged ?? false);
-    if (hold) this.socket.pause();
-    else if (this.socket.isPaused()) this.socket.resume();
   }
 
   #onHandshakeFrame(frame: Buffer): void {
