@@ -273,3 +273,54 @@ describe('review11: the channel and the application’s buffers', () => {
     });
   }
 });
+
+describe('review11: sends aborted mid-message', () => {
+  async function pair() {
+    const [clientId, serverId] = await testIdentities();
+    const [clientEnd, serverEnd] = duplexPair();
+    const [client, server] = await Promise.all([
+      secureSocket(clientEnd, 'client', { identity: clientId!, pin: serverId!.fingerprint, backend: 'native' }),
+      secureSocket(serverEnd, 'server', { identity: serverId!, backend: 'native' }),
+    ]);
+    return { client, server };
+  }
+
+  it('a send whose every record is already written does not report an abort: the peer gets the message', async () => {
+    const { client, server } = await pair();
+    await client.flush();
+    // 16 records of 64 KiB: all sealed in one go (the send buffer is 1 MiB), the last one crossing the mark, so the send waits for 'drain' with nothing left to seal.
+    const message = randomBytes(16 * MAX_RECORD_PLAINTEXT);
+    const controller = new AbortController();
+    const sent = client.send(message, { signal: controller.signal });
+    controller.abort();
+    const outcome = await sent.then(
+      () => 'resolved',
+      (error: Error) => error.name,
+    );
+    const received = await server.receive();
+    assert.ok(received.equals(message), 'the message reached the peer whole');
+    // What send() reports must be true for the peer: the message went, so the send did not fail.
+    assert.equal(outcome, 'resolved');
+    await client.send('after');
+    assert.equal((await server.receive()).toString(), 'after');
+    await Promise.all([client.close(), server.close()]);
+  });
+
+  it('a send aborted before its turn sends nothing and leaves the channel usable; bufferedAmount returns to 0', async () => {
+    const { client, server } = await pair();
+    // Large enough to wait for 'drain', so the next send queues behind it.
+    const first = randomBytes(20 * MAX_RECORD_PLAINTEXT);
+    const controller = new AbortController();
+    const a = client.send(first);
+    const b = client.send(randomBytes(5 * MAX_RECORD_PLAINTEXT), { signal: controller.signal });
+    controller.abort();
+    await a;
+    await assert.rejects(b, { code: ErrorCode.ABORTED });
+    await client.send('next');
+    assert.ok((await server.receive()).equals(first));
+    assert.equal((await server.receive()).toString(), 'next');
+    await client.flush();
+    assert.equal(client.bufferedAmount, 0);
+    await Promise.all([client.close(), server.close()]);
+  });
+});

@@ -641,7 +641,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   async #afterDrain(outgoing: Outgoing, signal?: AbortSignal): Promise<void> {
     const final = outgoing.offset === outgoing.message.length;
     try {
-      await waitForDrain(this.socket, signal);
+      // Once the last record is written the message is sent: an abort now would report as failed what the peer will receive.
+      await waitForDrain(this.socket, final ? undefined : signal);
     } catch (error) {
       // A half-sent message would corrupt the lane for the peer: the channel cannot go on.
       if (!final) this.destroy(error instanceof NetcryptError ? error : lostConnection(error));
