@@ -324,3 +324,69 @@ describe('review11: sends aborted mid-message', () => {
     await Promise.all([client.close(), server.close()]);
   });
 });
+
+describe('review11: sends aborted mid-message, and records removed in flight', () => {
+  it('a send aborted with records still to seal ends the channel; the peer gets no part of that message', async () => {
+    const [clientId, serverId] = await testIdentities();
+    const [clientEnd, serverEnd] = duplexPair();
+    const [client, server] = await Promise.all([
+      secureSocket(clientEnd, 'client', { identity: clientId!, pin: serverId!.fingerprint, backend: 'native' }),
+      secureSocket(serverEnd, 'server', { identity: serverId!, backend: 'native' }),
+    ]);
+    await client.send('before');
+    const controller = new AbortController();
+    // Far more than the 1 MiB the sender seals ahead: the send is waiting for 'drain' halfway.
+    const sent = client.send(randomBytes(64 * MAX_RECORD_PLAINTEXT), { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(sent, { code: ErrorCode.ABORTED });
+    assert.equal((await server.receive()).toString(), 'before');
+    await assert.rejects(server.receive(), (e: NetcryptError) => e instanceof NetcryptError);
+    client.destroy();
+    server.destroy();
+  });
+
+  /** client ⇄ relay ⇄ server, where the relay may drop client→server record frames whose type matches. */
+  async function relayed(suite: SuiteName) {
+    const [clientId, serverId] = await testIdentities();
+    const [clientEnd, relayLeft] = duplexPair();
+    const [relayRight, serverEnd] = duplexPair();
+    const state = { filtering: false, dropType: -1, dropped: 0 };
+    const decoder = new FrameDecoder(1 << 20);
+    relayLeft.on('data', (chunk: Buffer) => {
+      decoder.push(chunk);
+      for (let frame = decoder.next(); frame; frame = decoder.next()) {
+        if (state.filtering && frame[0] === state.dropType && state.dropped === 0) {
+          state.dropped++;
+          continue;
+        }
+        const header = Buffer.alloc(4);
+        header.writeUInt32BE(frame.length);
+        relayRight.write(Buffer.concat([header, frame]));
+      }
+    });
+    relayRight.on('data', (chunk: Buffer) => relayLeft.write(chunk));
+    // The relay's writes fail once an end is gone; that is the channels' business, not the relay's.
+    for (const end of [relayLeft, relayRight]) end.on('error', () => {});
+    const [client, server] = await Promise.all([
+      secureSocket(clientEnd, 'client', { identity: clientId!, pin: serverId!.fingerprint, backend: 'native', suites: [suite] }),
+      secureSocket(serverEnd, 'server', { identity: serverId!, backend: 'native', suites: [suite] }),
+    ]);
+    return { client, server, state };
+  }
+
+  for (const suite of SUITE_NAMES) {
+    it(`${suite}: a KEY_UPDATE dropped in flight fails the next record with ERR_AUTH, and nothing after it is delivered`, async () => {
+      const { client, server, state } = await relayed(suite);
+      await client.send('under the first key');
+      assert.equal((await server.receive()).toString(), 'under the first key');
+      state.filtering = true;
+      state.dropType = 0x04;
+      await client.updateKeys();
+      assert.equal(state.dropped, 1);
+      await client.send('under the next key').catch(() => {});
+      await assert.rejects(server.receive(), { code: ErrorCode.AUTH });
+      client.destroy();
+      server.destroy();
+    });
+  }
+});
