@@ -14,6 +14,7 @@ import { encodeAlertMessage } from '../src/wire/alerts.ts';
 import { FrameDecoder, encodeFrame } from '../src/wire/frames.ts';
 import { RecordType, laneRecordType } from '../src/wire/records.ts';
 import { testIdentities } from './helpers/identities.ts';
+import { memoryChannels } from './helpers/memory-pair.ts';
 import { connectRaw, frameProxy, serve } from './helpers/net.ts';
 import { scriptedClient } from './helpers/scripted-peer.ts';
 
@@ -87,6 +88,19 @@ describe('sending alerts', () => {
     const alert = peer.opener.open(peer.frames[0]!);
     assert.equal(alert.type, RecordType.ALERT);
     assert.equal(Buffer.from(alert.plaintext).toString(), 'ERR_PROTOCOL');
+  });
+
+  it('no alert follows this side’s CLOSE: a failure after close() leaves the peer a clean end, not ERR_PROTOCOL', async () => {
+    const { client, server } = await memoryChannels();
+    const ended = new Promise<void>((resolve) => client.once('end', resolve));
+    const clientClosed = new Promise<NetcryptError | undefined>((resolve) => client.once('close', resolve));
+    void server.close().catch(() => {});
+    await ended;
+    // A layer above gives up after the CLOSE has gone (e.g. a file receiver told ERR_CLOSED by its own close).
+    server.destroy(new NetcryptError('ERR_FILE_IO', 'gave up after closing'));
+    const error = await clientClosed;
+    assert.notEqual(error?.code, 'ERR_PROTOCOL', error?.message);
+    assert.notEqual(error?.code, 'ERR_PEER_ALERT', error?.message);
   });
 
   it('a tampered FINISHED: the server answers with an authenticated ERR_AUTH alert the client reads', async () => {

@@ -1134,6 +1134,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (error.origin === 'peer' || error.code === ErrorCode.TRUNCATED || socket.destroyed || !socket.writable) return false;
     // Before our hello the peer has not heard from us at all (an aborted signal, say): just go.
     if (this.#handshake.state === 'start') return false;
+    // Nothing may follow this side's CLOSE (docs/PROTOCOL.md §3): the peer would take an alert for ERR_PROTOCOL.
+    if (this.#sendingDone) return false;
     let frames: Uint8Array[];
     try {
       frames = this.#handshake.alert(error.code);
