@@ -177,3 +177,11 @@ describe('review13: both sides answering each other', () => {
     for (const answer of await Promise.all(calls)) assert.equal(answer.length, reply.length);
   });
 });
+
+describe('review13: open findings', () => {
+  it.todo(
+    'a requester whose maxMessageBytes is below 9 + 1 MiB loses the whole channel (ERR_FRAME_TOO_LARGE) to a REPLY that §3.1 allows: ' +
+      'the responder cannot know the limit; cap lane 3 at its own limit on both sides, or let the requester state it',
+  );
+  it.todo("channel.readyState ('handshaking' | 'open' | 'closing' | 'closed'), which issue #13 asks for, is not on main");
+});
