@@ -390,3 +390,33 @@ describe('review11: sends aborted mid-message, and records removed in flight', (
     });
   }
 });
+
+describe('review11: close() and sends accepted while it waits', () => {
+  it('a large send accepted after close() but before its CLOSE goes out whole, before the CLOSE', async () => {
+    const [clientId, serverId] = await testIdentities();
+    const [clientEnd, serverEnd] = duplexPair();
+    const [client, server] = await Promise.all([
+      secureSocket(clientEnd, 'client', { identity: clientId!, pin: serverId!.fingerprint, backend: 'native' }),
+      secureSocket(serverEnd, 'server', { identity: serverId!, backend: 'native' }),
+    ]);
+    const first = randomBytes(4 << 20);
+    const second = randomBytes(4 << 20);
+    const a = client.send(first);
+    const closing = client.close();
+    // close() is waiting for `a`; this send is pending too when the CLOSE is sealed.
+    const b = client.send(second);
+    const received: Buffer[] = [];
+    const reading = (async () => {
+      for (;;) received.push(await server.receive());
+    })().catch((error: NetcryptError) => error.code);
+    await a;
+    await b;
+    const serverClosed = server.close();
+    await closing;
+    await serverClosed;
+    assert.equal(await reading, ErrorCode.CLOSED);
+    assert.equal(received.length, 2);
+    assert.ok(received[0]!.equals(first) && received[1]!.equals(second));
+    assert.ok(client.closedCleanly && server.closedCleanly);
+  });
+});

@@ -1024,7 +1024,11 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     // Pending sends go first, but a peer that stops reading cannot hold close() up forever.
     this.#startCloseTimer(checkTimeout(options.timeoutMs ?? CLOSE_TIMEOUT_MS));
     if (!this.#sendingDone && !this.#error) {
-      await Promise.race([this.#sendTail, this.#closed]);
+      // Sends accepted while this waits go first too: a CLOSE sealed between a message's records would cut it off.
+      for (let tail; tail !== this.#sendTail && !this.#finished; ) {
+        tail = this.#sendTail;
+        await Promise.race([tail, this.#closed]);
+      }
       this.#sendClose();
     }
     await this.#closed;
