@@ -185,12 +185,20 @@ describe('requests: storms', () => {
       /** 0: the caller waits; 1: it aborts after `after` ms; 2: its timeoutMs is `after`. */
       cancel: number;
       after: number;
+      /** The handler runs until its caller cancels (the test's own cancel in flight). */
+      hold?: boolean;
     }
     /** Tokens whose handler saw its signal abort, per answering side. */
     const aborted = new Set<string>();
+    /** Started handlers of held requests, by token. */
+    const holding = new Map<string, () => void>();
     const handler = (side: string) => async (data: Buffer, { signal }: { signal: AbortSignal }) => {
-      const { token, wait, fail } = JSON.parse(data.toString()) as Plan;
+      const { token, wait, fail, hold } = JSON.parse(data.toString()) as Plan;
       signal.addEventListener('abort', () => aborted.add(token), { once: true });
+      if (hold) {
+        holding.get(token)!();
+        await once(signal, 'abort');
+      }
       if (wait > 0) await delay(wait);
       if (fail === 1) throw Object.assign(new Error(`failed ${token}`), { code: `E_${side}` });
       if (fail === 2) throw new NetcryptError(ErrorCode.FILE_IO, `io ${token}`);
@@ -223,11 +231,24 @@ describe('requests: storms', () => {
       const outcomes = await Promise.all([...storm(client, 'server', 120), ...storm(server, 'client', 120)]);
       assert.equal(outcomes.filter((ok) => !ok).length, 0, `wave ${wave}: every caller got its own outcome`);
     }
+    // The random timings above may or may not cross a running handler (the machine's load decides): one held request
+    // each way is certainly cancelled in flight.
+    const held = async (from: SecureChannel, peer: string) => {
+      const token = `held-${peer}`;
+      const started = new Promise<void>((resolve) => holding.set(token, resolve));
+      const controller = new AbortController();
+      const request = from.request(JSON.stringify({ token, wait: 0, fail: 0, cancel: 1, after: 0, hold: true }), { signal: controller.signal });
+      await started;
+      controller.abort();
+      await assert.rejects(request, hasCode(ErrorCode.ABORTED));
+      gaveUp.add(token);
+    };
+    await Promise.all([held(client, 'server'), held(server, 'client')]);
     // One more request each way: it travels behind every CANCEL, so each has been read when it is answered.
     const last = (peer: string): Plan => ({ token: `last-${peer}`, wait: 0, fail: 0, cancel: 0, after: 0 });
     assert.equal((await client.request(JSON.stringify(last('server')))).toString(), 'server answers last-server');
     assert.equal((await server.request(JSON.stringify(last('client')))).toString(), 'client answers last-client');
-    assert.ok(gaveUp.size > 0 && aborted.size > 0, 'the storm cancelled some requests in flight');
+    assert.ok(aborted.has('held-server') && aborted.has('held-client'), 'the held requests were cancelled in flight');
     // A handler was told to stop only for a request whose caller gave up (a CANCEL may also cross an answer).
     for (const token of aborted) assert.ok(gaveUp.has(token), `${token} aborted at the handler, answered at the caller`);
   });
