@@ -14,6 +14,7 @@ import { type ChannelOptions, connect } from '../src/protocol/connect.ts';
 import { type ServerOptions, createServer } from '../src/protocol/server.ts';
 import { REQUEST_LANE, encodeCancel, encodeRequest } from '../src/wire/request-messages.ts';
 import { testIdentities } from './helpers/identities.ts';
+import { memoryChannels } from './helpers/memory-pair.ts';
 import { serve } from './helpers/net.ts';
 
 const [serverId, clientId] = await testIdentities();
@@ -178,10 +179,18 @@ describe('review13: both sides answering each other', () => {
   });
 });
 
-describe('review13: open findings', () => {
-  it.todo(
-    'a requester whose maxMessageBytes is below 9 + 1 MiB loses the whole channel (ERR_FRAME_TOO_LARGE) to a REPLY that §3.1 allows: ' +
-      'the responder cannot know the limit; cap lane 3 at its own limit on both sides, or let the requester state it',
-  );
-  it.todo("channel.readyState ('handshaking' | 'open' | 'closing' | 'closed'), which issue #13 asks for, is not on main");
+describe('review13: findings fixed by the coordinator', () => {
+  it('a requester whose maxMessageBytes is below 9 + 1 MiB still gets a 1 MiB reply that §3.1 allows: lane 3 has its own limit', async () => {
+    const reply = Buffer.alloc(1024 * 1024, 0x5a);
+    const { client, server } = await memoryChannels({ client: { maxMessageBytes: 65536 }, server: { maxMessageBytes: 65536 } });
+    server.onRequest(() => reply);
+    client.onRequest((body) => body);
+    assert.deepEqual(await client.request('big, please'), reply);
+    // The other way: a request body above this side's limit for application messages.
+    assert.deepEqual(await server.request(reply), reply);
+    // Application messages keep the channel's limit.
+    await assert.rejects(client.send(Buffer.alloc(65537)), { code: 'ERR_INVALID_ARGUMENT' });
+    await Promise.all([client.close(), server.close()]);
+    assert.ok(client.closedCleanly && server.closedCleanly);
+  });
 });

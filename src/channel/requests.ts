@@ -31,7 +31,6 @@ import {
   MAX_REQUEST_ID,
   REMOTE_CODE,
   REQUEST_LANE,
-  REQUEST_OVERHEAD_BYTES,
   type RequestMessage,
   decodeRequestMessage,
   encodeCancel,
@@ -188,7 +187,6 @@ export class RequestLane {
     try {
       if (timeoutMs !== undefined) checkTimeout(timeoutMs);
       if (body.length > MAX_REQUEST_BODY_BYTES) throw invalidArgument(`request of ${body.length} bytes exceeds ${MAX_REQUEST_BODY_BYTES}`);
-      if (body.length + REQUEST_OVERHEAD_BYTES > this.#channel.maxMessageBytes) throw invalidArgument(`request of ${body.length} bytes exceeds maxMessageBytes`);
       if (signal?.aborted) throw abortError(signal, 'request');
       if (this.#channel.closed || this.#ended) throw this.#channelError() ?? this.#ended ?? closedError();
       if (this.#pending.size >= this.#maxPending) {
@@ -356,7 +354,6 @@ export class RequestLane {
     let bytes: Buffer;
     try {
       bytes = encode();
-      if (bytes.length > this.#channel.maxMessageBytes) throw invalidArgument(`reply of ${bytes.length} bytes exceeds maxMessageBytes`);
     } catch (error) {
       // The handler's reply could not be sent (too large, not bytes): the caller hears why.
       bytes = encodeError(id, remoteCodeOf(error), remoteTextOf(error));

@@ -500,7 +500,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   /** For layers above: sends a message on another lane. Messages on all lanes are serialised. */
   sendOnLane(lane: number, message: Uint8Array, options: LaneSendOptions = {}): Promise<void> {
     if (!Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) return Promise.reject(invalidArgument('lane out of range'));
-    if (message.length > this.#maxMessageBytes) {
+    // Other lanes' layers bound their own messages, as their specs say (onLane()).
+    if (lane === APPLICATION_LANE && message.length > this.#maxMessageBytes) {
       return Promise.reject(invalidArgument(`message of ${message.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`));
     }
     this.#idle?.touch();
@@ -792,9 +793,10 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
   }
 
   /**
-   * For layers above: takes every message on `lane`. `maxMessageBytes` caps
-   * that lane's messages below the channel's limit; a longer one ends the
-   * channel with ERR_FRAME_TOO_LARGE while it is still arriving.
+   * For layers above: takes every message on `lane`. `maxMessageBytes` is
+   * that lane's own limit, in place of the channel's (which a peer cannot
+   * know): the layer's spec fixes it. A longer message ends the channel
+   * with ERR_FRAME_TOO_LARGE while it is still arriving.
    */
   onLane(lane: number, handler: LaneHandler, options: { maxMessageBytes?: number } = {}): void {
     if (lane === APPLICATION_LANE || !Number.isInteger(lane) || lane < 0 || lane >= LANE_COUNT) throw invalidArgument('lane out of range');

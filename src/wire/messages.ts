@@ -52,21 +52,30 @@ function tooLarge(lane: number, limit: number): NetcryptError {
 /** Rebuilds messages from opened records, per lane, within `maxMessageBytes`. */
 export class MessageAssembler {
   readonly #maxMessageBytes: number;
-  /** Per lane, the largest message accepted: maxMessageBytes unless a layer asked for less. */
+  /** Per lane, the largest message accepted: maxMessageBytes unless the lane's layer set its own. */
   readonly #laneLimits: number[];
   readonly #parts: Buffer[][] = Array.from({ length: LANE_COUNT }, () => []);
   readonly #bytes: number[] = new Array(LANE_COUNT).fill(0);
   /** Bytes held across all lanes: one budget per connection, not one per lane. */
   #heldBytes = 0;
+  /** The most held across all lanes: the largest of the lanes' limits. */
+  #heldLimit: number;
 
   constructor(maxMessageBytes: number) {
     this.#maxMessageBytes = maxMessageBytes;
     this.#laneLimits = new Array(LANE_COUNT).fill(maxMessageBytes);
+    this.#heldLimit = maxMessageBytes;
   }
 
-  /** Caps one lane's messages below maxMessageBytes; a longer one fails while it is still arriving. */
+  /**
+   * Gives one lane its own limit in place of maxMessageBytes, above or
+   * below it: a layer whose spec fixes its messages' size (requests, file
+   * control) must accept what any peer may send, whatever this side's limit
+   * for application messages. A longer one fails while it is still arriving.
+   */
   limitLane(lane: number, maxMessageBytes: number): void {
-    this.#laneLimits[lane] = Math.min(maxMessageBytes, this.#maxMessageBytes);
+    this.#laneLimits[lane] = maxMessageBytes;
+    this.#heldLimit = Math.max(this.#maxMessageBytes, ...this.#laneLimits);
   }
 
   laneLimit(lane: number): number {
@@ -99,8 +108,8 @@ export class MessageAssembler {
     const size = this.#bytes[lane]! + length;
     if (final && size <= BATCH_ITEM_MAX) throw protocolError(`a message of ${size} bytes must travel in a BATCH record, not as fragments`);
     if (size > this.#laneLimits[lane]!) throw tooLarge(lane, this.#laneLimits[lane]!);
-    if (this.#heldBytes + length > this.#maxMessageBytes) {
-      throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's messages in progress exceed maxMessageBytes (${this.#maxMessageBytes})`);
+    if (this.#heldBytes + length > this.#heldLimit) {
+      throw new NetcryptError(ErrorCode.FRAME_TOO_LARGE, `peer's messages in progress exceed ${this.#heldLimit} bytes`);
     }
     const parts = this.#parts[lane]!;
     for (const piece of pieces) if (piece.length > 0) parts.push(piece);
