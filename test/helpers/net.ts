@@ -59,7 +59,13 @@ export interface Proxy {
   close: () => void;
 }
 
-/** A TCP relay on loopback with a fresh transform per direction of each connection. */
+/**
+ * A TCP relay on loopback with a fresh transform per direction of each
+ * connection. Like a real relay it holds back what the far side has not
+ * taken (a sender far ahead of its peer would otherwise wait out its close
+ * deadline behind a backlog only this relay holds), and passes a clean end
+ * on as an end, after what it still holds; only an abrupt one as a reset.
+ */
 async function relay(targetPort: number, makeTransform: (direction: Direction) => Transform): Promise<Proxy> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -72,11 +78,20 @@ async function relay(targetPort: number, makeTransform: (direction: Direction) =
         if (out === null) {
           client.destroy();
           upstream.destroy();
-        } else for (const piece of out) to.write(piece);
+          return;
+        }
+        let taken = true;
+        for (const piece of out) taken = to.write(piece) && taken;
+        if (!taken) {
+          from.pause();
+          to.once('drain', () => from.resume());
+        }
       });
       from.on('end', () => to.end());
       from.on('error', () => to.destroy());
-      from.on('close', () => to.destroy());
+      from.on('close', () => {
+        if (!from.readableEnded) to.destroy();
+      });
     };
     pipe(client, upstream, 'c2s');
     pipe(upstream, client, 's2c');
