@@ -20,7 +20,7 @@ async function echoServer(options: Parameters<typeof createServer>[0] = {}) {
   const outcomes: (NetcryptError | 'clean' | Buffer)[] = [];
   const handshakeErrors: NetcryptError[] = [];
   const server = createServer(
-    { identity: serverId, handshakeTimeoutMs: 2000, onHandshakeError: (e) => handshakeErrors.push(e), ...options },
+    { identity: serverId, onHandshakeError: (e) => handshakeErrors.push(e), ...options },
     async (channel) => {
       try {
         for await (const message of channel) {
@@ -315,24 +315,40 @@ describe('hostile handshakes', () => {
 
 describe('load', () => {
   it('500 concurrent clients × 100 messages: nothing lost, nothing crossed', async () => {
-    // 500 handshakes at once from one address are what the default bounds refuse (test/server-*.test.ts).
+    // 500 connections from one address are what the default bounds refuse (test/server-*.test.ts).
     const { port } = await echoServer({ handshakeRate: false, maxHandshakes: Infinity, maxConnectionsPerSource: Infinity });
     const clients = 500;
     const perClient = 100;
-    let received = 0;
-    await Promise.all(
-      Array.from({ length: clients }, async (_, c) => {
-        const channel: SecureChannel = await connect({ port, identity: clientId, handshakeTimeoutMs: 60_000, trust: 'any' });
-        const sends = Array.from({ length: perClient }, (_, m) => channel.send(`client ${c} message ${m}`));
-        for (let m = 0; m < perClient; m++) {
-          assert.equal((await channel.receive()).toString(), `client ${c} message ${m}`);
-          received++;
+    // The subject is 500 channels open and exchanging at once, not 500 handshakes racing default
+    // deadlines on a loaded machine: they are opened a few at a time, then all talk together.
+    const handshakesAtOnce = 16;
+    const channels: SecureChannel[] = [];
+    try {
+      for (let c = 0; c < clients; c += handshakesAtOnce) {
+        const wave = Array.from({ length: Math.min(handshakesAtOnce, clients - c) }, () => connect({ port, identity: clientId, trust: 'any' }));
+        // allSettled: a failed connect must not leave the others of its wave unawaited and unclosed.
+        for (const result of await Promise.allSettled(wave)) {
+          if (result.status === 'fulfilled') channels.push(result.value);
+          else throw result.reason;
         }
-        await Promise.all(sends);
-        await channel.close();
-      }),
-    );
-    assert.equal(received, clients * perClient);
+      }
+      let received = 0;
+      await Promise.all(
+        channels.map(async (channel, c) => {
+          const sends = Array.from({ length: perClient }, (_, m) => channel.send(`client ${c} message ${m}`));
+          for (let m = 0; m < perClient; m++) {
+            assert.equal((await channel.receive()).toString(), `client ${c} message ${m}`);
+            received++;
+          }
+          await Promise.all(sends);
+          await channel.close();
+        }),
+      );
+      assert.equal(received, clients * perClient);
+    } finally {
+      // After a failure the others would go on exchanging with a server that is about to close.
+      for (const channel of channels) channel.destroy();
+    }
   });
 });
 
