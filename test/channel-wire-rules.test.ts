@@ -96,6 +96,7 @@ describe('messages have one encoding (§3)', () => {
     ['a record of 65 537 plaintext bytes (the frame limit leaves room for it)', (r: Rec) => [r(laneRecordType(0, false), Buffer.alloc(MAX_RECORD_PLAINTEXT + 1))], 'ERR_PROTOCOL'],
     ['a record of 65 551 plaintext bytes', (r: Rec) => [r(laneRecordType(0, false), Buffer.alloc(MAX_RECORD_PLAINTEXT + 15))], 'ERR_PROTOCOL'],
     ['a CLOSE record with content (not a clean close)', (r: Rec) => [r(batchRecordType(0), batchPlaintext(Buffer.from('hi'))), r(RecordType.CLOSE, Buffer.from([0]))], 'ERR_PROTOCOL'],
+    ['a CLOSE inside an unfinished message (not a clean close that drops it)', (r: Rec) => [r(laneRecordType(0, false), Buffer.alloc(MAX_RECORD_PLAINTEXT)), r(RecordType.CLOSE, Buffer.alloc(0))], 'ERR_PROTOCOL'],
     ['a record after CLOSE (ERR_PROTOCOL, not a clean end)', (r: Rec) => [r(RecordType.CLOSE, Buffer.alloc(0)), r(batchRecordType(0), batchPlaintext(Buffer.from('late')))], 'ERR_PROTOCOL'],
     ['a second FINISHED record', (r: Rec) => [r(RecordType.FINISHED, Buffer.alloc(32))], 'ERR_PROTOCOL'],
     ['a record of an unassigned type', (r: Rec) => [r(0x07, Buffer.alloc(0))], 'ERR_PROTOCOL'],
@@ -106,8 +107,12 @@ describe('messages have one encoding (§3)', () => {
     ['a record on lane 4', (r: Rec) => [r(batchRecordType(4), batchPlaintext(Buffer.from('x')))], 'ERR_PROTOCOL'],
     ['a BATCH inside a fragmented message on its lane', (r: Rec) => [r(laneRecordType(0, false), Buffer.alloc(MAX_RECORD_PLAINTEXT)), r(batchRecordType(0), batchPlaintext(Buffer.from('x')))], 'ERR_PROTOCOL'],
     [
-      'messages in progress on all lanes together above maxMessageBytes',
-      (r: Rec) => [r(laneRecordType(0, false), Buffer.alloc(MAX_RECORD_PLAINTEXT)), r(laneRecordType(1, false), Buffer.alloc(MAX_RECORD_PLAINTEXT))],
+      // Lane 0 within maxMessageBytes (100 000), lane 3 within its own 9 + 1 MiB: together above the largest lane limit.
+      'messages in progress on all lanes together above the largest lane limit',
+      (r: Rec) => [
+        r(laneRecordType(0, false), Buffer.alloc(MAX_RECORD_PLAINTEXT)),
+        ...Array.from({ length: 16 }, () => r(laneRecordType(3, false), Buffer.alloc(MAX_RECORD_PLAINTEXT))),
+      ],
       'ERR_FRAME_TOO_LARGE',
     ],
   ] as [string, (r: Rec) => Buffer[], string][]) {

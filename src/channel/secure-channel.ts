@@ -911,6 +911,8 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (record?.kind === 'alert') throw peerAlertError(decodeAlertRecord(Buffer.concat(plaintext)), true);
     if (record?.kind === 'close') {
       if (plaintext.some((piece) => piece.length > 0)) throw new NetcryptError(ErrorCode.PROTOCOL, 'CLOSE record with content');
+      // A clean end must not drop a message cut short: nothing partial passes for complete.
+      if (this.#assembler.heldBytes > 0) throw new NetcryptError(ErrorCode.PROTOCOL, 'CLOSE inside an unfinished message');
       return this.#onPeerClose();
     }
     if (record?.kind !== 'fragment' && record?.kind !== 'batch') {
