@@ -1,6 +1,7 @@
 /** X25519 against all of Wycheproof's cases and RFC 7748 §6.1. */
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isNetcryptError } from '../src/errors.ts';
@@ -71,5 +72,25 @@ describe('X25519', () => {
     assert.throws(() => x25519Shared(ed25519.privateKey, publicRaw), (e: unknown) => isNetcryptError(e, 'ERR_INVALID_ARGUMENT'));
     const x = generateKeyPairSync('x25519');
     assert.throws(() => x25519Shared(x.publicKey, publicRaw), (e: unknown) => isNetcryptError(e, 'ERR_INVALID_ARGUMENT'));
+  });
+});
+
+describe('ephemeral generation under garbage collection', () => {
+  // Node 20 deadlocked exporting a fresh key as JWK when a collection finalised its generation job
+  // mid-export (the main thread waits on a lock forever, at no CPU). In a child, so a deadlock fails this test instead of hanging the run.
+  it('100 000 ephemerals with garbage around them: the process finishes', () => {
+    const script = `
+      import { generateEphemeral } from ${JSON.stringify(new URL('../src/keys/x25519.ts', import.meta.url).href)};
+      let junk = [];
+      for (let i = 0; i < 100000; i++) {
+        generateEphemeral();
+        junk.push(new Array(50).fill(i));
+        if (junk.length > 1000) junk = [];
+      }
+      console.log('done');
+    `;
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 240_000 });
+    assert.equal(result.signal, null, 'the child deadlocked and was killed');
+    assert.equal(result.stdout.trim(), 'done', result.stderr);
   });
 });

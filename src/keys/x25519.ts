@@ -3,7 +3,7 @@
  * see the session keys' main ingredient.
  */
 
-import { type KeyObject, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
+import { type JsonWebKey, type KeyObject, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, NetcryptError, authError, invalidArgument } from '../errors.ts';
 
 export const X25519_KEY_BYTES = 32;
@@ -19,18 +19,19 @@ export interface Ephemeral {
 
 /** A fresh key pair, or, for the protocol document's worked examples, the one with the given private bytes. */
 export function generateEphemeral(privateRaw?: Uint8Array): Ephemeral {
-  let privateKey: KeyObject;
-  let publicKey: KeyObject;
   if (privateRaw === undefined) {
-    // X25519 key generation takes microseconds: no reason to leave the thread.
-    ({ privateKey, publicKey } = generateKeyPairSync('x25519'));
-  } else {
-    if (privateRaw.length !== X25519_KEY_BYTES) throw invalidArgument(`an X25519 private key is ${X25519_KEY_BYTES} bytes, not ${privateRaw.length}`);
-    privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateRaw]), format: 'der', type: 'pkcs8' });
-    publicKey = createPublicKey(privateKey);
+    // X25519 key generation takes microseconds: no reason to leave the thread. The public key is
+    // exported as JWK by the generation itself: Node 20's publicKey.export({ format: 'jwk' }) on a
+    // freshly generated key can deadlock the process (it allocates while holding the key's lock,
+    // and a garbage collection then finalises the generation job, which takes the same lock).
+    // JWK, not DER: OpenSSL 3's DER encoder costs ~150 µs more a key (once per handshake, each side).
+    // @types/node 20 does not know the 'jwk' encoding here; Node does (since 15.12).
+    const { privateKey, publicKey } = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' } } as {}) as unknown as { privateKey: KeyObject; publicKey: JsonWebKey };
+    return { privateKey, publicRaw: Buffer.from(publicKey.x!, 'base64url') };
   }
-  // JWK, not DER: OpenSSL 3's DER encoder costs ~70 µs a key, the JWK path ~1 (once per handshake, each side).
-  const publicRaw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  if (privateRaw.length !== X25519_KEY_BYTES) throw invalidArgument(`an X25519 private key is ${X25519_KEY_BYTES} bytes, not ${privateRaw.length}`);
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateRaw]), format: 'der', type: 'pkcs8' });
+  const publicRaw = Buffer.from(createPublicKey(privateKey).export({ format: 'jwk' }).x!, 'base64url');
   return { privateKey, publicRaw };
 }
 
