@@ -23,7 +23,8 @@
  * WARMUP_MS (2000), BARE_MS (1000, per cipher loop), MESSAGES_MS (3000),
  * REQUESTS_MS (3000), HANDSHAKES (1000 sequential; 3× that concurrent),
  * BARE_RECORD (65536). ONLY=tcp,native narrows the bulk rows; BULK_ONLY=1
- * stops after them. Results go to bench/results/channel.json (RESULTS= another folder).
+ * stops after them; SECTIONS=messages,handshakes runs only those sections
+ * (bulk, messages, requests, handshakes; default all). Results go to bench/results/channel.json (RESULTS= another folder).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -52,7 +53,8 @@ const BARE_MS = Number(process.env.BARE_MS ?? 1000);
 const MESSAGES_MS = Number(process.env.MESSAGES_MS ?? 3000);
 const REQUESTS_MS = Number(process.env.REQUESTS_MS ?? 3000);
 const HANDSHAKES = Number(process.env.HANDSHAKES ?? 1000);
-const settings = { SIZE, PURE_SIZE, RUNS, WARMUP_MS, BARE_MS, MESSAGES_MS, REQUESTS_MS, HANDSHAKES, BARE_RECORD: BARE_RECORD_BYTES, ONLY: process.env.ONLY ?? null };
+const SECTIONS = new Set((process.env.SECTIONS ?? (process.env.BULK_ONLY ? 'bulk' : 'bulk,messages,requests,handshakes')).split(','));
+const settings = { SIZE, PURE_SIZE, RUNS, WARMUP_MS, BARE_MS, MESSAGES_MS, REQUESTS_MS, HANDSHAKES, BARE_RECORD: BARE_RECORD_BYTES, ONLY: process.env.ONLY ?? null, SECTIONS: [...SECTIONS] };
 /** What a native channel negotiates when nothing is restricted. */
 const DEFAULT_SUITE = SUITE_PREFERENCE[0]!;
 const SUITES: SuiteName[] = ['a256gcm', 'a256cbc-hs512'];
@@ -97,7 +99,7 @@ const allSubjects: Subject[] = [
   ),
 ];
 const only = process.env.ONLY?.split(',');
-const subjects = allSubjects.filter(({ name }) => !only || only.some((o) => name.includes(o)));
+const subjects = SECTIONS.has('bulk') ? allSubjects.filter(({ name }) => !only || only.some((o) => name.includes(o))) : [];
 
 function cipherLoops(): CipherLoop[] {
   const script = fileURLToPath(new URL('./cipher-loops.ts', import.meta.url));
@@ -106,138 +108,20 @@ function cipherLoops(): CipherLoop[] {
 }
 
 console.log(`bench:channel — ${SIZE >> 20} MiB per bulk run (pure: ${PURE_SIZE >> 20} MiB), ${RUNS} runs (medians); ${machineLine()}`);
-const bulkRuns = new Map<string, Bulk[]>();
-const loopRuns: CipherLoop[][] = [];
-for (let run = 0; run < RUNS; run++) {
-  process.stderr.write(`  run ${run + 1}/${RUNS}: bare cipher loops…\n`);
-  loopRuns.push(cipherLoops());
-  for (const subject of subjects) {
-    process.stderr.write(`  run ${run + 1}/${RUNS}: ${subject.name}…\n`);
-    const list = bulkRuns.get(subject.name) ?? [];
-    list.push(await subject.measure());
-    bulkRuns.set(subject.name, list);
-  }
-}
-
-const has = (name: string) => bulkRuns.has(name);
-const bulkMedian = (name: string, key: keyof Bulk) => median(bulkRuns.get(name)!.map((r) => r[key]));
-/** Per-run ratio of two rows' throughput, median over the runs; undefined unless both ran. */
-const throughputRatio = (a: string, b: string) => (has(a) && has(b) ? median(bulkRuns.get(a)!.map((r, i) => r.MBps / bulkRuns.get(b)![i]!.MBps)) : undefined);
-const loop = (run: number, backend: BackendName, suite: SuiteName, op: 'seal' | 'open') =>
-  loopRuns[run]!.find((l) => l.backend === backend && l.suite === suite && l.op === op)!.cpuMsPerMB;
 const fixed = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(2));
 
-console.log(
-  `\nbulk transfer (MB/s by wall clock; cpu = ms of CPU per MB on that side)\n${table(
-    ['subject', 'MB/s', '× TLS', 'client cpu', 'server cpu', 'runs (MB/s)'],
-    subjects.map(({ name }) => [
-      name,
-      bulkMedian(name, 'MBps'),
-      fixed(throughputRatio(name, TLS)),
-      bulkMedian(name, 'clientCpuMsPerMB'),
-      bulkMedian(name, 'serverCpuMsPerMB'),
-      bulkRuns.get(name)!.map((r) => r.MBps.toFixed(0)).join(' '),
-    ]),
-  )}`,
-);
+if (SECTIONS.has('bulk')) await bulkRows();
 
-const loopMedian = (backend: BackendName, suite: SuiteName, op: 'seal' | 'open', key: 'cpuMsPerMB' | 'MBps') =>
-  median(loopRuns.map((run) => run.find((l) => l.backend === backend && l.suite === suite && l.op === op)![key]));
-console.log(
-  `\nbare cipher loops (${BARE_RECORD_BYTES >> 10} KiB records, the backend's seal or open alone, one core, no socket)\n${table(
-    ['backend', 'suite', 'seal ms/MB', 'open ms/MB', 'seal MB/s', 'open MB/s'],
-    BACKENDS.flatMap((backend) =>
-      SUITES.map((suite) => [backend, suite, loopMedian(backend, suite, 'seal', 'cpuMsPerMB'), loopMedian(backend, suite, 'open', 'cpuMsPerMB'), loopMedian(backend, suite, 'seal', 'MBps'), loopMedian(backend, suite, 'open', 'MBps')]),
-    ),
-  )}`,
-);
-
-/**
- * A side's CPU per MB over what it cannot avoid: the bare cipher loop of
- * its backend and suite plus raw TCP's own send (client) or receive (server).
- */
-function cpuOverBare(subject: Subject, side: 'client' | 'server'): { bare: number; ratio: number } | undefined {
-  if (!subject.baseline || !has(TCP)) return undefined;
-  const { backend, suite } = subject.baseline;
-  const key = side === 'client' ? 'clientCpuMsPerMB' : 'serverCpuMsPerMB';
-  const bare = (run: number) => loop(run, backend, suite, side === 'client' ? 'seal' : 'open') + bulkRuns.get(TCP)![run]![key];
-  const runs = bulkRuns.get(subject.name)!;
-  return { bare: median(runs.map((_, i) => bare(i))), ratio: median(runs.map((r, i) => r[key] / bare(i))) };
-}
-const cpuRows = subjects.map((subject) => {
-  const client = cpuOverBare(subject, 'client');
-  const server = cpuOverBare(subject, 'server');
-  return {
-    subject: subject.name,
-    clientCpuMsPerMB: bulkMedian(subject.name, 'clientCpuMsPerMB'),
-    clientBareMsPerMB: client?.bare,
-    clientRatio: client?.ratio,
-    serverCpuMsPerMB: bulkMedian(subject.name, 'serverCpuMsPerMB'),
-    serverBareMsPerMB: server?.bare,
-    serverRatio: server?.ratio,
-  };
-});
-console.log(
-  `\nCPU per MB on the bulk path (ms) against the bare loops: sender = seal loop + raw TCP send, receiver = open loop + raw TCP receive\n` +
-    `(that row's backend and suite; node:crypto's for TLS and the bare framing loops; target for netcrypt native: ratio ≤ 1.3)\n${table(
-      ['subject', 'sender', 'bare sender', 'ratio', 'receiver', 'bare receiver', 'ratio'],
-      cpuRows.map((r) => [r.subject, r.clientCpuMsPerMB, fixed(r.clientBareMsPerMB), fixed(r.clientRatio), r.serverCpuMsPerMB, fixed(r.serverBareMsPerMB), fixed(r.serverRatio)]),
-    )}`,
-);
-
-const nativeDefault = netcryptName('native', DEFAULT_SUITE);
-const ratios = {
-  nativeOverBareGcm: throughputRatio(nativeDefault, bareName('a256gcm')),
-  nativeCbcOverBareCbc: throughputRatio(netcryptName('native', 'a256cbc-hs512'), bareName('a256cbc-hs512')),
-  nativeOverTls: throughputRatio(nativeDefault, TLS),
-  nativeOverSecretStream: throughputRatio(nativeDefault, SECRET_STREAM),
-  bareGcmOverTls: throughputRatio(bareName('a256gcm'), TLS),
-  secretStreamOverTls: throughputRatio(SECRET_STREAM, TLS),
-  wasmOverPure: Object.fromEntries(SUITES.map((suite) => [suite, throughputRatio(netcryptName('wasm', suite), netcryptName('pure', suite))])),
-};
-console.log(`\nnative ${DEFAULT_SUITE} (the default) / bare a256gcm framing loop: ${fixed(ratios.nativeOverBareGcm)}  (target ≥ 0.95)`);
-console.log(`native a256cbc-hs512 / bare a256cbc-hs512 framing loop: ${fixed(ratios.nativeCbcOverBareCbc)}`);
-console.log(`native ${DEFAULT_SUITE} / TLS 1.3: ${fixed(ratios.nativeOverTls)}  (target ≥ 0.80)   / secret-stream: ${fixed(ratios.nativeOverSecretStream)}  (target > 1)`);
-console.log(`bare a256gcm framing loop / TLS 1.3: ${fixed(ratios.bareGcmOverTls)}   secret-stream / TLS 1.3: ${fixed(ratios.secretStreamOverTls)}`);
-console.log(`wasm / pure: ${SUITES.map((suite) => `${suite} ${fixed(ratios.wasmOverPure[suite])}`).join(', ')}  (target ≥ 2)`);
-// Any sealed transfer between two processes must at least seal, open, send and receive:
-// the CPU those cost per MB bounds what the machine's cores can carry.
-let ceiling: { suite: SuiteName; cpuMsPerMB: number; MBps: number } | undefined;
-if (has(TCP)) {
-  const cpuMsPerMB =
-    loopMedian('native', DEFAULT_SUITE, 'seal', 'cpuMsPerMB') + loopMedian('native', DEFAULT_SUITE, 'open', 'cpuMsPerMB') + bulkMedian(TCP, 'clientCpuMsPerMB') + bulkMedian(TCP, 'serverCpuMsPerMB');
-  const cores = os.cpus().length;
-  ceiling = { suite: DEFAULT_SUITE, cpuMsPerMB, MBps: (cores * 1000) / cpuMsPerMB };
-  console.log(`CPU ceiling for a sealed ${DEFAULT_SUITE} transfer on ${cores} cores: ${ceiling.MBps.toFixed(0)} MB/s (native seal + open + TCP send + receive = ${cpuMsPerMB.toFixed(2)} ms CPU per MB)`);
-}
-save('bulk', {
-  rows: subjects.map(({ name, kind, backend, suite, bytes }) => ({
-    subject: name,
-    kind,
-    backend: backend ?? null,
-    suite: suite ?? null,
-    bytes,
-    runs: bulkRuns.get(name),
-    median: { MBps: bulkMedian(name, 'MBps'), clientCpuMsPerMB: bulkMedian(name, 'clientCpuMsPerMB'), serverCpuMsPerMB: bulkMedian(name, 'serverCpuMsPerMB') },
-    overTls: throughputRatio(name, TLS) ?? null,
-  })),
-  cipherLoops: loopRuns,
-  cpu: cpuRows,
-  ratios,
-  ceiling: ceiling ?? null,
-  defaultSuite: DEFAULT_SUITE,
-});
-
-if (!process.env.BULK_ONLY) {
+if (SECTIONS.has('messages')) {
   const messages = await messagesPerSecond(MESSAGES_MS);
   console.log(
     `\n1 KiB messages on one connection (native): ${messages.perSecond.toFixed(0)}/s  (target ≥ 200000 on a quiet machine; Python original: 55/s);` +
       ` CPU busy: client ${(messages.clientCpuShare * 100).toFixed(0)}%, server ${(messages.serverCpuShare * 100).toFixed(0)}%`,
   );
   save('messages', messages);
-  await requestRows();
-  await handshakeRows();
 }
+if (SECTIONS.has('requests')) await requestRows();
+if (SECTIONS.has('handshakes')) await handshakeRows();
 if (stalledCalls().length > 0) {
   console.log(`\nwatchdog: ${stalledCalls().length} calls did not settle in time: ${[...new Set(stalledCalls())].join('; ')}`);
   process.exitCode = 1;
@@ -313,4 +197,129 @@ async function handshakeRows(): Promise<void> {
       )}`,
   );
   save('handshakes', saved);
+}
+
+
+/** The bulk rows, the bare cipher loops and the CPU table against them. */
+async function bulkRows(): Promise<void> {
+  const bulkRuns = new Map<string, Bulk[]>();
+  const loopRuns: CipherLoop[][] = [];
+  for (let run = 0; run < RUNS; run++) {
+    process.stderr.write(`  run ${run + 1}/${RUNS}: bare cipher loops…\n`);
+    loopRuns.push(cipherLoops());
+    for (const subject of subjects) {
+      process.stderr.write(`  run ${run + 1}/${RUNS}: ${subject.name}…\n`);
+      const list = bulkRuns.get(subject.name) ?? [];
+      list.push(await subject.measure());
+      bulkRuns.set(subject.name, list);
+    }
+  }
+
+  const has = (name: string) => bulkRuns.has(name);
+  const bulkMedian = (name: string, key: keyof Bulk) => median(bulkRuns.get(name)!.map((r) => r[key]));
+  /** Per-run ratio of two rows' throughput, median over the runs; undefined unless both ran. */
+  const throughputRatio = (a: string, b: string) => (has(a) && has(b) ? median(bulkRuns.get(a)!.map((r, i) => r.MBps / bulkRuns.get(b)![i]!.MBps)) : undefined);
+  const loop = (run: number, backend: BackendName, suite: SuiteName, op: 'seal' | 'open') =>
+    loopRuns[run]!.find((l) => l.backend === backend && l.suite === suite && l.op === op)!.cpuMsPerMB;
+
+  console.log(
+    `\nbulk transfer (MB/s by wall clock; cpu = ms of CPU per MB on that side)\n${table(
+      ['subject', 'MB/s', '× TLS', 'client cpu', 'server cpu', 'runs (MB/s)'],
+      subjects.map(({ name }) => [
+        name,
+        bulkMedian(name, 'MBps'),
+        fixed(throughputRatio(name, TLS)),
+        bulkMedian(name, 'clientCpuMsPerMB'),
+        bulkMedian(name, 'serverCpuMsPerMB'),
+        bulkRuns.get(name)!.map((r) => r.MBps.toFixed(0)).join(' '),
+      ]),
+    )}`,
+  );
+
+  const loopMedian = (backend: BackendName, suite: SuiteName, op: 'seal' | 'open', key: 'cpuMsPerMB' | 'MBps') =>
+    median(loopRuns.map((run) => run.find((l) => l.backend === backend && l.suite === suite && l.op === op)![key]));
+  console.log(
+    `\nbare cipher loops (${BARE_RECORD_BYTES >> 10} KiB records, the backend's seal or open alone, one core, no socket)\n${table(
+      ['backend', 'suite', 'seal ms/MB', 'open ms/MB', 'seal MB/s', 'open MB/s'],
+      BACKENDS.flatMap((backend) =>
+        SUITES.map((suite) => [backend, suite, loopMedian(backend, suite, 'seal', 'cpuMsPerMB'), loopMedian(backend, suite, 'open', 'cpuMsPerMB'), loopMedian(backend, suite, 'seal', 'MBps'), loopMedian(backend, suite, 'open', 'MBps')]),
+      ),
+    )}`,
+  );
+
+  /**
+   * A side's CPU per MB over what it cannot avoid: the bare cipher loop of
+   * its backend and suite plus raw TCP's own send (client) or receive (server).
+   */
+  function cpuOverBare(subject: Subject, side: 'client' | 'server'): { bare: number; ratio: number } | undefined {
+    if (!subject.baseline || !has(TCP)) return undefined;
+    const { backend, suite } = subject.baseline;
+    const key = side === 'client' ? 'clientCpuMsPerMB' : 'serverCpuMsPerMB';
+    const bare = (run: number) => loop(run, backend, suite, side === 'client' ? 'seal' : 'open') + bulkRuns.get(TCP)![run]![key];
+    const runs = bulkRuns.get(subject.name)!;
+    return { bare: median(runs.map((_, i) => bare(i))), ratio: median(runs.map((r, i) => r[key] / bare(i))) };
+  }
+  const cpuRows = subjects.map((subject) => {
+    const client = cpuOverBare(subject, 'client');
+    const server = cpuOverBare(subject, 'server');
+    return {
+      subject: subject.name,
+      clientCpuMsPerMB: bulkMedian(subject.name, 'clientCpuMsPerMB'),
+      clientBareMsPerMB: client?.bare,
+      clientRatio: client?.ratio,
+      serverCpuMsPerMB: bulkMedian(subject.name, 'serverCpuMsPerMB'),
+      serverBareMsPerMB: server?.bare,
+      serverRatio: server?.ratio,
+    };
+  });
+  console.log(
+    `\nCPU per MB on the bulk path (ms) against the bare loops: sender = seal loop + raw TCP send, receiver = open loop + raw TCP receive\n` +
+      `(that row's backend and suite; node:crypto's for TLS and the bare framing loops; target for netcrypt native: ratio ≤ 1.3)\n${table(
+        ['subject', 'sender', 'bare sender', 'ratio', 'receiver', 'bare receiver', 'ratio'],
+        cpuRows.map((r) => [r.subject, r.clientCpuMsPerMB, fixed(r.clientBareMsPerMB), fixed(r.clientRatio), r.serverCpuMsPerMB, fixed(r.serverBareMsPerMB), fixed(r.serverRatio)]),
+      )}`,
+  );
+
+  const nativeDefault = netcryptName('native', DEFAULT_SUITE);
+  const ratios = {
+    nativeOverBareGcm: throughputRatio(nativeDefault, bareName('a256gcm')),
+    nativeCbcOverBareCbc: throughputRatio(netcryptName('native', 'a256cbc-hs512'), bareName('a256cbc-hs512')),
+    nativeOverTls: throughputRatio(nativeDefault, TLS),
+    nativeOverSecretStream: throughputRatio(nativeDefault, SECRET_STREAM),
+    bareGcmOverTls: throughputRatio(bareName('a256gcm'), TLS),
+    secretStreamOverTls: throughputRatio(SECRET_STREAM, TLS),
+    wasmOverPure: Object.fromEntries(SUITES.map((suite) => [suite, throughputRatio(netcryptName('wasm', suite), netcryptName('pure', suite))])),
+  };
+  console.log(`\nnative ${DEFAULT_SUITE} (the default) / bare a256gcm framing loop: ${fixed(ratios.nativeOverBareGcm)}  (target ≥ 0.95)`);
+  console.log(`native a256cbc-hs512 / bare a256cbc-hs512 framing loop: ${fixed(ratios.nativeCbcOverBareCbc)}`);
+  console.log(`native ${DEFAULT_SUITE} / TLS 1.3: ${fixed(ratios.nativeOverTls)}  (target ≥ 0.80)   / secret-stream: ${fixed(ratios.nativeOverSecretStream)}  (target > 1)`);
+  console.log(`bare a256gcm framing loop / TLS 1.3: ${fixed(ratios.bareGcmOverTls)}   secret-stream / TLS 1.3: ${fixed(ratios.secretStreamOverTls)}`);
+  console.log(`wasm / pure: ${SUITES.map((suite) => `${suite} ${fixed(ratios.wasmOverPure[suite])}`).join(', ')}  (target ≥ 2)`);
+  // Any sealed transfer between two processes must at least seal, open, send and receive:
+  // the CPU those cost per MB bounds what the machine's cores can carry.
+  let ceiling: { suite: SuiteName; cpuMsPerMB: number; MBps: number } | undefined;
+  if (has(TCP)) {
+    const cpuMsPerMB =
+      loopMedian('native', DEFAULT_SUITE, 'seal', 'cpuMsPerMB') + loopMedian('native', DEFAULT_SUITE, 'open', 'cpuMsPerMB') + bulkMedian(TCP, 'clientCpuMsPerMB') + bulkMedian(TCP, 'serverCpuMsPerMB');
+    const cores = os.cpus().length;
+    ceiling = { suite: DEFAULT_SUITE, cpuMsPerMB, MBps: (cores * 1000) / cpuMsPerMB };
+    console.log(`CPU ceiling for a sealed ${DEFAULT_SUITE} transfer on ${cores} cores: ${ceiling.MBps.toFixed(0)} MB/s (native seal + open + TCP send + receive = ${cpuMsPerMB.toFixed(2)} ms CPU per MB)`);
+  }
+  save('bulk', {
+    rows: subjects.map(({ name, kind, backend, suite, bytes }) => ({
+      subject: name,
+      kind,
+      backend: backend ?? null,
+      suite: suite ?? null,
+      bytes,
+      runs: bulkRuns.get(name),
+      median: { MBps: bulkMedian(name, 'MBps'), clientCpuMsPerMB: bulkMedian(name, 'clientCpuMsPerMB'), serverCpuMsPerMB: bulkMedian(name, 'serverCpuMsPerMB') },
+      overTls: throughputRatio(name, TLS) ?? null,
+    })),
+    cipherLoops: loopRuns,
+    cpu: cpuRows,
+    ratios,
+    ceiling: ceiling ?? null,
+    defaultSuite: DEFAULT_SUITE,
+  });
 }
