@@ -8,9 +8,8 @@ import { loadBackend } from '../src/backend/index.ts';
 import { duplexPair } from '../src/channel/duplex-pair.ts';
 import { SecureChannel } from '../src/channel/secure-channel.ts';
 import { ErrorCode, NetcryptError, isNetcryptError } from '../src/errors.ts';
-import { type ChannelOptions, connect } from '../src/protocol/connect.ts';
 import type { Channel } from '../src/protocol/channel.ts';
-import { type ServerOptions, createServer } from '../src/protocol/server.ts';
+import type { ServerOptions } from '../src/protocol/server.ts';
 import {
   MAX_OUTSTANDING_REQUESTS,
   MAX_REQUEST_BODY_BYTES,
@@ -22,30 +21,12 @@ import {
   encodeRequest,
 } from '../src/wire/request-messages.ts';
 import { testIdentities } from './helpers/identities.ts';
-import { serve } from './helpers/net.ts';
+import { type LoopbackPairOptions, loopbackPair } from './helpers/loopback-pair.ts';
 
 const [serverId, clientId] = await testIdentities();
 
 const hasCode = (code: string, remoteCode?: string) => (error: unknown) =>
   isNetcryptError(error) && error.code === code && (remoteCode === undefined || error.remoteCode === remoteCode);
-
-/** Both ends of one loopback channel; the server end is handed over with `onServer` already applied. */
-async function pair(options: { client?: Partial<ChannelOptions>; server?: Partial<ServerOptions>; onServer?: (channel: Channel) => void } = {}) {
-  let handOver!: (channel: Channel) => void;
-  const serverSide = new Promise<Channel>((resolve) => (handOver = resolve));
-  const server = createServer({ identity: serverId, handshakeRate: false, ...options.server }, (channel) => {
-    options.onServer?.(channel);
-    handOver(channel);
-  });
-  const port = await serve(server);
-  const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint, ...options.client });
-  const channels = { client, server: await serverSide };
-  after(() => {
-    channels.client.destroy();
-    channels.server.destroy();
-  });
-  return channels;
-}
 
 /** A small deterministic PRNG (mulberry32), so a failing storm can be replayed. */
 function prng(seed: number): () => number {
@@ -66,7 +47,7 @@ function closeReason(channel: SecureChannel): Promise<NetcryptError | undefined>
 
 describe('requests: answers', () => {
   it('resolves with the reply, in both directions, strings and bytes alike', async () => {
-    const { client, server } = await pair({ onServer: (channel) => channel.onRequest((data) => `server got ${data}`) });
+    const { client, server } = await loopbackPair({ onServer: (channel) => channel.onRequest((data) => `server got ${data}`) });
     client.onRequest((data) => Buffer.concat([Buffer.from('client got '), data]));
     assert.equal((await client.request('ping')).toString(), 'server got ping');
     assert.equal((await server.request(Buffer.from([1, 2, 3]))).toString('hex'), '636c69656e7420676f7420010203');
@@ -74,7 +55,7 @@ describe('requests: answers', () => {
   });
 
   it('carries bodies up to the limit, fragmented, and refuses a larger one before sending anything', async () => {
-    const { client } = await pair({ onServer: (channel) => channel.onRequest((data) => data.subarray(0, 7)) });
+    const { client } = await loopbackPair({ onServer: (channel) => channel.onRequest((data) => data.subarray(0, 7)) });
     const big = Buffer.alloc(MAX_REQUEST_BODY_BYTES, 0xab);
     assert.deepEqual(await client.request(big), big.subarray(0, 7));
     await assert.rejects(client.request(Buffer.alloc(MAX_REQUEST_BODY_BYTES + 1)), hasCode(ErrorCode.INVALID_ARGUMENT));
@@ -83,7 +64,7 @@ describe('requests: answers', () => {
   });
 
   it('bad arguments reject (never throw) with ERR_INVALID_ARGUMENT, and take no id', async () => {
-    const { client, server } = await pair({ onServer: (channel) => channel.onRequest((data) => data) });
+    const { client, server } = await loopbackPair({ onServer: (channel) => channel.onRequest((data) => data) });
     const calls = [
       () => client.request(42 as never),
       () => client.request('x', { timeoutMs: 0 }),
@@ -96,12 +77,12 @@ describe('requests: answers', () => {
   });
 
   it('a reply above the limit reaches the caller as ERR_REMOTE, not as a stuck request', async () => {
-    const { client } = await pair({ onServer: (channel) => channel.onRequest(() => Buffer.alloc(MAX_REQUEST_BODY_BYTES + 1)) });
+    const { client } = await loopbackPair({ onServer: (channel) => channel.onRequest(() => Buffer.alloc(MAX_REQUEST_BODY_BYTES + 1)) });
     await assert.rejects(client.request('x'), hasCode(ErrorCode.REMOTE, ErrorCode.INVALID_ARGUMENT));
   });
 
   it('a handler that returns neither bytes nor a string is reported as ERR_REMOTE', async () => {
-    const { client } = await pair({ onServer: (channel) => channel.onRequest((() => 42) as never) });
+    const { client } = await loopbackPair({ onServer: (channel) => channel.onRequest((() => 42) as never) });
     await assert.rejects(client.request('x'), hasCode(ErrorCode.REMOTE, ErrorCode.INVALID_ARGUMENT));
   });
 });
@@ -121,7 +102,7 @@ describe('requests: handler failures', () => {
   ]);
 
   it('reach the caller as ERR_REMOTE with the handler code and message, never the stack', async () => {
-    const { client } = await pair({
+    const { client } = await loopbackPair({
       onServer: (channel) =>
         channel.onRequest(async (data) => {
           const kind = data.toString();
@@ -155,7 +136,7 @@ describe('requests: handler failures', () => {
   });
 
   it('no handler: the caller gets ERR_REMOTE with remoteCode ERR_NO_HANDLER, and the channel goes on', async () => {
-    const { client, server } = await pair();
+    const { client, server } = await loopbackPair();
     await assert.rejects(client.request('anyone?'), hasCode(ErrorCode.REMOTE, 'ERR_NO_HANDLER'));
     await assert.rejects(server.request('anyone?'), hasCode(ErrorCode.REMOTE, 'ERR_NO_HANDLER'));
     server.onRequest(() => 'now');
@@ -165,7 +146,7 @@ describe('requests: handler failures', () => {
   });
 
   it('requests that arrive before the first handler wait for it until the end of that turn of the event loop', async () => {
-    const { client, server } = await pair();
+    const { client, server } = await loopbackPair();
     // A 'data' listener added after the channel's runs right after the channel has read the chunk: same turn, no handler yet.
     server.socket.once('data', () => queueMicrotask(() => server.onRequest((data) => data)));
     const replies = await Promise.all(['a', 'b', 'c'].map((m) => client.request(m)));
@@ -204,7 +185,7 @@ describe('requests: storms', () => {
       if (fail === 2) throw new NetcryptError(ErrorCode.FILE_IO, `io ${token}`);
       return `${side} answers ${token}`;
     };
-    const { client, server } = await pair({ onServer: (channel) => channel.onRequest(handler('server')) });
+    const { client, server } = await loopbackPair({ onServer: (channel) => channel.onRequest(handler('server')) });
     client.onRequest(handler('client'));
     /** Tokens whose caller gave up (its ERR_ABORTED or ERR_TIMEOUT). */
     const gaveUp = new Set<string>();
@@ -264,7 +245,7 @@ describe('requests: storms', () => {
     await writeFile(join(dir, 'payload.bin'), content);
     await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'in')));
 
-    const { client, server } = await pair({ onServer: (channel) => channel.onRequest((data) => Buffer.concat([data, data])) });
+    const { client, server } = await loopbackPair({ onServer: (channel) => channel.onRequest((data) => Buffer.concat([data, data])) });
     const receiving = server.receiveFile({ dir: join(dir, 'in') });
     const sending = client.sendFile(join(dir, 'payload.bin'));
     const requests = Array.from({ length: 100 }, (_, i) => client.request(`r${i}`).then(String));
@@ -298,7 +279,7 @@ class Slot {
 
 describe('requests: cancellation', () => {
   /** A server whose handler parks each request until the test releases it, and tells when its signal aborts. */
-  async function parkingPair(options: Parameters<typeof pair>[0] = {}) {
+  async function parkingPair(options: LoopbackPairOptions = {}) {
     const seen: string[] = [];
     const parked = new Map<string, Slot>();
     /** The slot of the request whose body is `key`, made on first mention by the test or the handler. */
@@ -307,7 +288,7 @@ describe('requests: cancellation', () => {
       if (!entry) parked.set(key, (entry = new Slot()));
       return entry;
     };
-    const channels = await pair({
+    const channels = await loopbackPair({
       ...options,
       onServer: (channel) =>
         channel.onRequest((data, { signal }) => {
@@ -392,7 +373,7 @@ describe('requests: cancellation', () => {
 
   it('maxPendingRequests is checked: 1 to 128', async () => {
     for (const maxPendingRequests of [0, 129, 1.5]) {
-      await assert.rejects(pair({ client: { maxPendingRequests } }), hasCode(ErrorCode.INVALID_ARGUMENT));
+      await assert.rejects(loopbackPair({ client: { maxPendingRequests } }), hasCode(ErrorCode.INVALID_ARGUMENT));
     }
   });
 });
@@ -401,7 +382,7 @@ describe('requests: a full send queue', () => {
   const MiB = 1024 * 1024;
 
   it("under sendQueuePolicy 'fail' a request is refused at once with ERR_SEND_QUEUE_FULL; later ones go on", async () => {
-    const { client, server } = await pair({ client: { sendQueuePolicy: 'fail', sendQueueLimitBytes: 64 * 1024 }, onServer: (channel) => channel.onRequest((data) => String(data.length)) });
+    const { client, server } = await loopbackPair({ client: { sendQueuePolicy: 'fail', sendQueueLimitBytes: 64 * 1024 }, onServer: (channel) => channel.onRequest((data) => String(data.length)) });
     server.socket.pause(); // the server stops reading: the client's queue fills
     const calls = Array.from({ length: 40 }, () => client.request(Buffer.alloc(MiB)).then(String, (error: unknown) => error));
     server.socket.resume();
@@ -417,7 +398,7 @@ describe('requests: a full send queue', () => {
     let handled = 0;
     let allHandled!: () => void;
     const everyOne = new Promise<void>((resolve) => (allHandled = resolve));
-    const { client, server } = await pair({
+    const { client, server } = await loopbackPair({
       server: { sendQueuePolicy: 'fail', sendQueueLimitBytes: 64 * 1024 },
       onServer: (channel) =>
         channel.onRequest(() => {
@@ -439,7 +420,7 @@ describe('requests: a full send queue', () => {
 describe('requests: the channel ends', () => {
   it("the peer's clean close rejects what waits with ERR_CLOSED; the handlers' signals abort when the channel ends", async () => {
     let handlerAborted!: Promise<unknown>;
-    const { client, server } = await pair({
+    const { client, server } = await loopbackPair({
       onServer: (channel) =>
         channel.onRequest(() => new Promise<string>(() => {})),
     });
@@ -462,7 +443,7 @@ describe('requests: the channel ends', () => {
   });
 
   it('a request that arrives after this side sent its CLOSE runs no handler', async () => {
-    const { client, server } = await pair();
+    const { client, server } = await loopbackPair();
     let calls = 0;
     client.onRequest(() => `${++calls}`);
     const peerSawClose = once(server, 'end');
@@ -478,7 +459,7 @@ describe('requests: the channel ends', () => {
   });
 
   it("a failure rejects what waits with the channel's error", async () => {
-    const { client } = await pair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
+    const { client } = await loopbackPair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
     const waiting = client.request('forever');
     const failure = new NetcryptError(ErrorCode.TIMEOUT, 'gave up');
     client.destroy(failure);
@@ -487,7 +468,7 @@ describe('requests: the channel ends', () => {
   });
 
   it('a peer that vanishes rejects what waits with ERR_TRUNCATED', async () => {
-    const { client, server } = await pair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
+    const { client, server } = await loopbackPair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
     const waiting = client.request('forever');
     await new Promise((resolve) => setImmediate(resolve));
     server.socket.destroy();
@@ -498,7 +479,7 @@ describe('requests: the channel ends', () => {
 describe('requests: hostile peers', () => {
   /** The server end receives what the client sends raw on lane 3, and must end with `code`. */
   async function refuses(raw: (client: SecureChannel) => Promise<void> | void, code: string, setup?: (server: Channel) => void) {
-    const { client, server } = await pair({ onServer: setup ?? ((channel) => channel.onRequest(() => new Promise<string>(() => {}))) });
+    const { client, server } = await loopbackPair({ onServer: setup ?? ((channel) => channel.onRequest(() => new Promise<string>(() => {}))) });
     const [reason, clientReason] = [closeReason(server), closeReason(client)];
     await raw(client);
     const error = await reason;
@@ -531,7 +512,7 @@ describe('requests: hostile peers', () => {
       raw(encodeRequest(5, Buffer.from('x')))(client);
       raw(encodeRequest(4, Buffer.from('down')))(client);
     }, ErrorCode.PROTOCOL);
-    const { client } = await pair({ onServer: (channel) => channel.onRequest((data) => data) });
+    const { client } = await loopbackPair({ onServer: (channel) => channel.onRequest((data) => data) });
     const answers = new Promise<Buffer[]>((resolve) => {
       const got: Buffer[] = [];
       client.onLane(REQUEST_LANE, (message) => got.push(message) === 2 && resolve(got));
@@ -549,7 +530,7 @@ describe('requests: hostile peers', () => {
 
   it(`more than ${MAX_OUTSTANDING_REQUESTS} outstanding requests are ERR_PROTOCOL; cancelled ones do not count`, async () => {
     // Cancelled requests leave the count even while their handler still runs: 200 sent and cancelled, then 128 more, are fine.
-    const { client, server } = await pair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
+    const { client, server } = await loopbackPair({ onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
     let id = 0;
     for (let i = 0; i < 200; i++) {
       id++;
@@ -570,10 +551,10 @@ describe('requests: hostile peers', () => {
     const MiB = 1024 * 1024;
     const server: Partial<ServerOptions> = { maxMessageBytes: 2 * MiB, inboundBudgetBytes: 4 * MiB };
     // Answered at once, 1 MiB requests pass one after another, far beyond the budget in total.
-    const quick = await pair({ server, onServer: (channel) => channel.onRequest((data) => String(data.length)) });
+    const quick = await loopbackPair({ server, onServer: (channel) => channel.onRequest((data) => String(data.length)) });
     for (let i = 0; i < 12; i++) assert.equal((await quick.client.request(Buffer.alloc(MiB))).toString(), String(MiB));
     // Held by a handler that never answers, the fifth one does not fit.
-    const parked = await pair({ server, onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
+    const parked = await loopbackPair({ server, onServer: (channel) => channel.onRequest(() => new Promise<string>(() => {})) });
     const reason = closeReason(parked.server);
     parked.server.on('message', (m) => void parked.server.send(m).catch(() => {}));
     const calls = Array.from({ length: 6 }, () => parked.client.request(Buffer.alloc(MiB)).catch((error: unknown) => error));
@@ -589,7 +570,7 @@ describe('requests: hostile peers', () => {
   });
 
   it('answers to cancelled requests, duplicate answers and cancels that cross answers are dropped', async () => {
-    const { client, server } = await pair({ onServer: (channel) => channel.onRequest((data) => data) });
+    const { client, server } = await loopbackPair({ onServer: (channel) => channel.onRequest((data) => data) });
     // The server asks; the client answers by hand, late and twice.
     const controller = new AbortController();
     const asked = server.request('first', { signal: controller.signal });

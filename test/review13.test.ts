@@ -6,37 +6,14 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { SecureChannel } from '../src/channel/secure-channel.ts';
 import { ErrorCode, type NetcryptError, isNetcryptError } from '../src/errors.ts';
-import type { Channel } from '../src/protocol/channel.ts';
-import { type ChannelOptions, connect } from '../src/protocol/connect.ts';
-import { type ServerOptions, createServer } from '../src/protocol/server.ts';
 import { REQUEST_LANE, encodeCancel, encodeRequest } from '../src/wire/request-messages.ts';
-import { testIdentities } from './helpers/identities.ts';
+import { loopbackPair } from './helpers/loopback-pair.ts';
 import { memoryChannels } from './helpers/memory-pair.ts';
-import { serve } from './helpers/net.ts';
 
-const [serverId, clientId] = await testIdentities();
 const MiB = 1024 * 1024;
-
-/** Both ends of one loopback channel; the server end is handed over with `onServer` already applied. */
-async function pair(options: { client?: Partial<ChannelOptions>; server?: Partial<ServerOptions>; onServer?: (channel: Channel) => void } = {}) {
-  let handOver!: (channel: Channel) => void;
-  const serverSide = new Promise<Channel>((resolve) => (handOver = resolve));
-  const server = createServer({ identity: serverId, handshakeRate: false, ...options.server }, (channel) => {
-    options.onServer?.(channel);
-    handOver(channel);
-  });
-  const port = await serve(server);
-  const client = await connect({ port, identity: clientId, pin: serverId!.fingerprint, ...options.client });
-  const channels = { client, server: await serverSide };
-  after(() => {
-    channels.client.destroy();
-    channels.server.destroy();
-  });
-  return channels;
-}
 
 function closeReason(channel: SecureChannel): Promise<NetcryptError | undefined> {
   return once(channel, 'close').then(([error]) => error as NetcryptError | undefined);
@@ -51,7 +28,7 @@ describe('review13: the request lane under a hostile requester', () => {
     // Each 9-byte request is answered with 64 KiB: without backpressure, reading requests on turns them into queued replies.
     const reply = Buffer.alloc(64 * 1024, 0x5a);
     let handled = 0;
-    const { client, server } = await pair({
+    const { client, server } = await loopbackPair({
       onServer: (channel) =>
         channel.onRequest(() => {
           handled++;
@@ -81,7 +58,7 @@ describe('review13: the request lane under a hostile requester', () => {
     const bodies: Buffer[] = [];
     let got!: () => void;
     const arrived = new Promise<void>((resolve) => (got = resolve));
-    const { client } = await pair({
+    const { client } = await loopbackPair({
       onServer: (channel) =>
         channel.onRequest((data) => {
           bodies.push(data);
@@ -107,7 +84,7 @@ describe('review13: the request lane under a hostile requester', () => {
 describe('review13: keepalive while answers wait for the peer', () => {
   it('a peer that stops reading its answers and then goes silent is still found by keepAliveMs', { timeout: 120_000 }, async () => {
     const reply = Buffer.alloc(64 * 1024, 0x5a);
-    const { client, server } = await pair({ server: { keepAliveMs: 100 }, onServer: (channel) => channel.onRequest(() => reply) });
+    const { client, server } = await loopbackPair({ server: { keepAliveMs: 100 }, onServer: (channel) => channel.onRequest(() => reply) });
     client.transport.pause(); // from here on it reads nothing, PINGs included
     const reason = closeReason(server);
     let finished = false;
@@ -128,7 +105,7 @@ describe('review13: cancelled requests whose handlers go on', () => {
     let starts = 0;
     const releases: (() => void)[] = [];
     let started: () => void = () => {};
-    const { client, server } = await pair({
+    const { client, server } = await loopbackPair({
       onServer: (channel) => {
         channel.onRequest(() => {
           peak = Math.max(peak, ++running);
@@ -165,7 +142,7 @@ describe('review13: cancelled requests whose handlers go on', () => {
 describe('review13: both sides answering each other', () => {
   it('two sides whose large answers back up at each other both keep going: no deadlock', { timeout: 300_000 }, async () => {
     const reply = Buffer.alloc(512 * 1024, 0x33);
-    const { client, server } = await pair({ onServer: (channel) => channel.onRequest(() => reply) });
+    const { client, server } = await loopbackPair({ onServer: (channel) => channel.onRequest(() => reply) });
     client.onRequest(() => reply);
     // 2 × 128 requests in flight each way, each answered with 512 KiB: far more than both sides' buffers hold at once.
     const calls: Promise<Buffer>[] = [];
