@@ -1,49 +1,35 @@
 /**
  * `idleTimeoutMs`: a channel with no application traffic — messages on
  * any lane, sent or received; PING and PONG do not count — for that long
- * is closed with the authenticated close. touch() only stores a
- * timestamp; one timer, re-armed from it when it fires, does the rest.
+ * is closed with the authenticated close.
  */
+
+import { QuietTimer } from './quiet-timer.ts';
 
 export class IdleTimer {
   readonly #timeoutMs: number;
-  readonly #onIdle: () => void;
-  /** True while a send is still under way (a large message waiting for 'drain'): that is traffic too. */
-  readonly #busy: () => boolean;
-  #lastTraffic = performance.now();
-  #timer?: NodeJS.Timeout;
+  readonly #quiet: QuietTimer;
 
+  /** `busy`: true while a send is still under way (a large message waiting for 'drain'): that is traffic too. */
   constructor(timeoutMs: number, onIdle: () => void, busy: () => boolean) {
     this.#timeoutMs = timeoutMs;
-    this.#onIdle = onIdle;
-    this.#busy = busy;
+    const decide = (quietMs: number): number | undefined => {
+      if (quietMs < timeoutMs) return timeoutMs - quietMs;
+      onIdle();
+      return undefined;
+    };
+    this.#quiet = new QuietTimer(decide, busy);
   }
 
   start(): void {
-    this.#lastTraffic = performance.now();
-    this.#arm(this.#timeoutMs);
+    this.#quiet.start(this.#timeoutMs);
   }
 
   touch(): void {
-    this.#lastTraffic = performance.now();
+    this.#quiet.touch();
   }
 
   stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#quiet.stop();
   }
-
-  #arm(ms: number): void {
-    this.#timer = setTimeout(this.#check, Math.max(1, Math.ceil(ms)));
-    this.#timer.unref();
-  }
-
-  readonly #check = (): void => {
-    this.#timer = undefined;
-    const now = performance.now();
-    if (this.#busy()) this.#lastTraffic = now;
-    const quietMs = now - this.#lastTraffic;
-    if (quietMs >= this.#timeoutMs) this.#onIdle();
-    else this.#arm(this.#timeoutMs - quietMs);
-  };
 }

@@ -5,12 +5,12 @@
  * and the answers owed to the peer's PINGs.
  *
  * Both are cheap on a busy channel: received bytes only store a timestamp,
- * and one timer, re-armed from that timestamp when it fires, does the rest.
+ * and one timer (a QuietTimer), re-armed from it when it fires, does the rest.
  */
 
-import { MAX_TIMEOUT_MS } from '../deadline.ts';
 import { ErrorCode, NetcryptError } from '../errors.ts';
 import { PING_BYTES } from '../wire/records.ts';
+import { QuietTimer } from './quiet-timer.ts';
 
 /** A peer silent for this many keepalive intervals is declared dead. */
 export const KEEP_ALIVE_DEAD_INTERVALS = 3;
@@ -42,28 +42,27 @@ export function unansweredPong(): NetcryptError {
 export class KeepAlive {
   readonly #intervalMs: number;
   readonly #hooks: KeepAliveHooks;
-  #lastHeard = performance.now();
+  readonly #silence: QuietTimer;
   /** The bytes of the PING waiting for its PONG. Kept after stop(): a PONG may cross this side's CLOSE. */
   #outstanding?: Buffer;
   #sent = 0;
-  #timer?: NodeJS.Timeout;
   /** The verdict on a peer silent for too long, due after the event loop's next poll of the sockets. */
   #verdict?: NodeJS.Immediate;
 
   constructor(intervalMs: number, hooks: KeepAliveHooks) {
     this.#intervalMs = intervalMs;
     this.#hooks = hooks;
+    this.#silence = new QuietTimer(this.#decide, () => hooks.readingPaused());
   }
 
   /** From the end of the handshake: the silence is counted from now. */
   start(): void {
-    this.#lastHeard = performance.now();
-    this.#arm(this.#intervalMs);
+    this.#silence.start(this.#intervalMs);
   }
 
   /** The peer sent something. */
   heard(): void {
-    this.#lastHeard = performance.now();
+    this.#silence.touch();
   }
 
   /** Checks a PONG against the outstanding PING; ERR_PROTOCOL if it answers none. */
@@ -75,37 +74,27 @@ export class KeepAlive {
 
   /** No more PINGs: this side has closed, the peer has, or the channel is finished. */
   stop(): void {
-    clearTimeout(this.#timer);
+    this.#silence.stop();
     clearImmediate(this.#verdict);
-    this.#timer = undefined;
     this.#verdict = undefined;
   }
 
-  #arm(ms: number): void {
-    this.#timer = setTimeout(this.#check, Math.min(Math.max(1, Math.ceil(ms)), MAX_TIMEOUT_MS));
-    this.#timer.unref();
-  }
-
-  readonly #check = (): void => {
-    this.#timer = undefined;
-    const now = performance.now();
-    if (this.#hooks.readingPaused()) this.#lastHeard = now;
-    const silentMs = now - this.#lastHeard;
+  readonly #decide = (silentMs: number): number | undefined => {
     const deadMs = KEEP_ALIVE_DEAD_INTERVALS * this.#intervalMs;
     if (silentMs >= deadMs) {
       // Timers run before the event loop polls the sockets: after a stall of this process the peer's answer may be
       // waiting in the kernel unread. An immediate runs after the poll, so it judges what has really arrived.
-      const lastHeard = this.#lastHeard;
+      const lastHeard = this.#silence.lastActivity;
       this.#verdict = setImmediate(() => {
         this.#verdict = undefined;
-        if (this.#lastHeard !== lastHeard) return this.#check();
+        if (this.#silence.lastActivity !== lastHeard) return this.#silence.check();
         this.#hooks.onDead(new NetcryptError(ErrorCode.TIMEOUT, `the peer sent nothing for ${Math.round(performance.now() - lastHeard)} ms (keepAliveMs × ${KEEP_ALIVE_DEAD_INTERVALS})`));
       });
       this.#verdict.unref();
-      return;
+      return undefined;
     }
     if (silentMs >= this.#intervalMs && !this.#outstanding) this.#ping();
-    this.#arm((silentMs < this.#intervalMs ? this.#intervalMs : deadMs) - silentMs);
+    return (silentMs < this.#intervalMs ? this.#intervalMs : deadMs) - silentMs;
   };
 
   #ping(): void {
