@@ -16,6 +16,7 @@ import { connect } from '../src/protocol/connect.ts';
 import { createServer } from '../src/protocol/server.ts';
 import type { SendQueuePolicy } from '../src/channel/secure-channel.ts';
 import { testIdentities } from './helpers/identities.ts';
+import { loopbackPair } from './helpers/loopback-pair.ts';
 import { serve } from './helpers/net.ts';
 
 const [serverId, clientId] = await testIdentities();
@@ -138,16 +139,8 @@ describe('slow consumers', () => {
   });
 
   describe('bufferedAmount and the limit on one connection', () => {
-    async function pair(options: { sendQueuePolicy?: SendQueuePolicy; sendQueueLimitBytes?: number } = {}) {
-      let accepted!: (channel: Channel) => void;
-      const serverSide = new Promise<Channel>((resolve) => (accepted = resolve));
-      const port = await serve(createServer({ identity: serverId }, accepted));
-      const channel = await connect({ port, identity: clientId, pin: serverId!.fingerprint, ...options });
-      return { channel, peer: await serverSide };
-    }
-
     it('counts what send() accepted until the kernel has it', async () => {
-      const { channel, peer } = await pair();
+      const { client: channel, server: peer } = await loopbackPair();
       assert.equal(channel.bufferedAmount, 0);
       const big = channel.send(Buffer.alloc(200_000, 1));
       assert.ok(channel.bufferedAmount >= 200_000, `${channel.bufferedAmount}`);
@@ -161,7 +154,7 @@ describe('slow consumers', () => {
     });
 
     it("'fail': a message alone always goes; one that would pass the limit is refused and never arrives", async () => {
-      const { channel, peer } = await pair({ sendQueuePolicy: 'fail', sendQueueLimitBytes: 1000 });
+      const { client: channel, server: peer } = await loopbackPair({ client: { sendQueuePolicy: 'fail', sendQueueLimitBytes: 1000 } });
       const first = channel.send(Buffer.alloc(5000, 1));
       await assert.rejects(channel.send('refused'), { code: 'ERR_SEND_QUEUE_FULL' });
       await first;
