@@ -15,6 +15,7 @@ import {
   FEATURES, FEATURES_ALL, FrameReader, IndependentPeer, type LaneThreeMessage, MsgMap, PeerAlert, PeerError, REQUEST_LANE, alertFrameCode,
   batchPlaintext, decodeCanonical, encode, encodeAlertFrame, encodeHello, encodeLaneThree, fingerprintOf, frame, parseLaneThree, TYPE,
 } from './helpers/independent-peer.ts';
+import { connectRaw, listen, socketPair } from './helpers/net.ts';
 
 /** What our peer offers: a peer from before negotiation, CBC with key updates, everything. */
 const OFFERS = [
@@ -33,29 +34,13 @@ const peerKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).priva
 const peerFingerprint = fingerprintOf(crypto.createPublicKey(peerKey).export({ format: 'der', type: 'spki' }));
 const libraryIdentity = await generateIdentity({ modulusLength: 2048 });
 
-async function listening(server: net.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as net.AddressInfo).port;
-}
-
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  const port = await listening(server);
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const client = net.connect(port, '127.0.0.1');
-  const pair: [net.Socket, net.Socket] = [client, await accepted];
-  server.close();
-  return pair;
-}
-
 /** A library server running `handler`, and a socket of ours connected to it. */
 async function libraryServer(handler: (channel: Channel) => Promise<void>, options: { keepAliveMs?: number } = {}): Promise<{ socket: net.Socket; errors: unknown[] }> {
   const errors: unknown[] = [];
   const server = createServer({ identity: libraryIdentity, onChannelError: (error: unknown) => errors.push(error), ...options }, handler);
-  const port = await listening(server as unknown as net.Server);
+  const port = await listen(server);
   after(() => server.close());
-  const socket = net.connect(port, '127.0.0.1');
-  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const socket = await connectRaw(port);
   after(() => socket.destroy());
   return { socket, errors };
 }
@@ -63,7 +48,7 @@ async function libraryServer(handler: (channel: Channel) => Promise<void>, optio
 /** Our server socket and a library client dialled to it (the client pins `pin`). */
 async function libraryClient(pin = peerFingerprint, options: { keepAliveMs?: number } = {}): Promise<{ socket: net.Socket; channel: Promise<Channel> }> {
   const server = net.createServer();
-  const port = await listening(server);
+  const port = await listen(server);
   const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
   const channel = connect({ host: '127.0.0.1', port, pin, identity: libraryIdentity, ...options });
   const socket = await accepted;
