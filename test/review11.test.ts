@@ -19,9 +19,12 @@ import { BATCH_ITEM_MAX, MessageAssembler } from '../src/wire/messages.ts';
 import { RecordWriter } from '../src/wire/record-writer.ts';
 import { MAX_RECORD_PLAINTEXT, RecordOpener, RecordSealer, SUITES, type SuiteName, parseRecordType, systemRandom } from '../src/wire/records.ts';
 import { testIdentities } from './helpers/identities.ts';
+import { memoryChannels } from './helpers/memory-pair.ts';
 
 const BACKENDS: BackendName[] = ['native', 'wasm', 'pure'];
 const SUITE_NAMES: SuiteName[] = ['a256gcm', 'a256cbc-hs512'];
+/** memoryChannels() options: both ends on the native backend. */
+const NATIVE = { client: { backend: 'native' }, server: { backend: 'native' } } as const;
 const backends = new Map<BackendName, Backend>();
 async function backend(name: BackendName): Promise<Backend> {
   if (!backends.has(name)) backends.set(name, await loadBackend(name));
@@ -220,15 +223,7 @@ describe('review11: records in pieces, every backend and suite', () => {
 });
 
 describe('review11: the channel and the application’s buffers', () => {
-  async function pair(suite: SuiteName) {
-    const [clientId, serverId] = await testIdentities();
-    const [clientEnd, serverEnd] = duplexPair();
-    const [client, server] = await Promise.all([
-      secureSocket(clientEnd, 'client', { identity: clientId!, pin: serverId!.fingerprint, backend: 'native', suites: [suite] }),
-      secureSocket(serverEnd, 'server', { identity: serverId!, backend: 'native', suites: [suite] }),
-    ]);
-    return { client, server };
-  }
+  const pair = (suite: SuiteName) => memoryChannels({ client: { backend: 'native', suites: [suite] }, server: { backend: 'native', suites: [suite] } });
 
   for (const suite of SUITE_NAMES) {
     it(`${suite}: the sender may reuse its buffer once send() resolved; what the peer received does not change when more arrives`, async () => {
@@ -275,18 +270,8 @@ describe('review11: the channel and the application’s buffers', () => {
 });
 
 describe('review11: sends aborted mid-message', () => {
-  async function pair() {
-    const [clientId, serverId] = await testIdentities();
-    const [clientEnd, serverEnd] = duplexPair();
-    const [client, server] = await Promise.all([
-      secureSocket(clientEnd, 'client', { identity: clientId!, pin: serverId!.fingerprint, backend: 'native' }),
-      secureSocket(serverEnd, 'server', { identity: serverId!, backend: 'native' }),
-    ]);
-    return { client, server };
-  }
-
   it('a send whose every record is already written does not report an abort: the peer gets the message', async () => {
-    const { client, server } = await pair();
+    const { client, server } = await memoryChannels(NATIVE);
     await client.flush();
     // 16 records of 64 KiB: all sealed in one go (the send buffer is 1 MiB), the last one crossing the mark, so the send waits for 'drain' with nothing left to seal.
     const message = randomBytes(16 * MAX_RECORD_PLAINTEXT);
@@ -307,7 +292,7 @@ describe('review11: sends aborted mid-message', () => {
   });
 
   it('a send aborted before its turn sends nothing and leaves the channel usable; bufferedAmount returns to 0', async () => {
-    const { client, server } = await pair();
+    const { client, server } = await memoryChannels(NATIVE);
     // Large enough to wait for 'drain', so the next send queues behind it.
     const first = randomBytes(20 * MAX_RECORD_PLAINTEXT);
     const controller = new AbortController();
@@ -327,12 +312,7 @@ describe('review11: sends aborted mid-message', () => {
 
 describe('review11: sends aborted mid-message, and records removed in flight', () => {
   it('a send aborted with records still to seal ends the channel; the peer gets no part of that message', async () => {
-    const [clientId, serverId] = await testIdentities();
-    const [clientEnd, serverEnd] = duplexPair();
-    const [client, server] = await Promise.all([
-      secureSocket(clientEnd, 'client', { identity: clientId!, pin: serverId!.fingerprint, backend: 'native' }),
-      secureSocket(serverEnd, 'server', { identity: serverId!, backend: 'native' }),
-    ]);
+    const { client, server } = await memoryChannels(NATIVE);
     await client.send('before');
     const controller = new AbortController();
     // Far more than the 1 MiB the sender seals ahead: the send is waiting for 'drain' halfway.
@@ -393,12 +373,7 @@ describe('review11: sends aborted mid-message, and records removed in flight', (
 
 describe('review11: close() and sends accepted while it waits', () => {
   it('a large send accepted after close() but before its CLOSE goes out whole, before the CLOSE', async () => {
-    const [clientId, serverId] = await testIdentities();
-    const [clientEnd, serverEnd] = duplexPair();
-    const [client, server] = await Promise.all([
-      secureSocket(clientEnd, 'client', { identity: clientId!, pin: serverId!.fingerprint, backend: 'native' }),
-      secureSocket(serverEnd, 'server', { identity: serverId!, backend: 'native' }),
-    ]);
+    const { client, server } = await memoryChannels(NATIVE);
     const first = randomBytes(4 << 20);
     const second = randomBytes(4 << 20);
     const a = client.send(first);
