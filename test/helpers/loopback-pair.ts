@@ -1,7 +1,8 @@
 /**
  * Both ends of one channel over real loopback TCP, through the library's own
  * createServer() and connect(): for tests whose subject includes the socket
- * (backpressure, keepalive, a peer that stops reading).
+ * (backpressure, keepalive, a peer that stops reading). For test files
+ * only: importing it registers a node:test hook.
  */
 
 import { after } from 'node:test';

@@ -11,9 +11,16 @@ export async function listen(server: net.Server | NetcryptServer): Promise<numbe
 }
 
 /**
- * Listens on loopback and, when the test file ends, closes the server and
- * destroys its connections (a net.Server's close() alone waits for them
- * forever; a NetcryptServer's with no grace drops them).
+ * Listens on loopback and, when the test (or suite, or file) calling it
+ * ends, closes the server and destroys its connections (a net.Server's
+ * close() alone waits for them forever; a NetcryptServer's with no grace
+ * drops them).
+ *
+ * node:test gives after() to the test it finds through the async context:
+ * called once the test has awaited a promise made in an earlier test (a
+ * shared cache's), the hook goes to that finished test and never runs, and
+ * the server keeps the process alive. So call it before such an await (as
+ * loopbackPair() does with its own hook).
  */
 export async function serve(server: net.Server | NetcryptServer): Promise<number> {
   if (server instanceof NetcryptServer) {
