@@ -149,7 +149,11 @@ pub fn open(key: &[u8; KEY_LEN], iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8]) 
     let (ct, tag) = buf.split_at_mut(buf.len() - TAG_LEN);
     let mut mac = mac_start(mac_key, aad, iv);
     mac.update(ct);
-    if !crate::ct::eq(&mac_finish(mac, aad), tag) {
+    // The tag a forgery would have needed is as secret as the key.
+    let mut expected = mac_finish(mac, aad);
+    let authentic = crate::ct::eq(&expected, tag);
+    crate::ct::wipe(&mut expected);
+    if !authentic {
         return None;
     }
     aes256_cbc_decrypt(enc_key, iv, ct)

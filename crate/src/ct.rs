@@ -1,5 +1,8 @@
-//! Constant-time helpers. Both rely on volatile memory access, which the
-//! optimizer may neither remove nor reason about.
+//! Constant-time helpers and wipes. All rely on volatile memory access, which
+//! the optimizer may neither remove nor reason about; the wipes end with a
+//! compiler fence so that no later access is moved before the zeros.
+
+use crate::simd::V128;
 
 /// Overwrites secret material (arrays of integers or vectors) with zeros in a
 /// way the optimizer keeps even when the value is about to be dropped.
@@ -19,6 +22,41 @@ pub fn wipe<T: Copy>(x: &mut T) {
             unsafe { core::ptr::write_volatile(p.add(i), 0) };
         }
     }
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
+/// Overwrites `buf` with zeros, as `wipe` does, for a region whose length is
+/// known only at run time and whose bytes need not be initialized.
+pub fn wipe_bytes(buf: &mut [core::mem::MaybeUninit<u8>]) {
+    for b in buf.iter_mut() {
+        // SAFETY: a write through a unique reference to a byte of `buf`.
+        unsafe { core::ptr::write_volatile(b.as_mut_ptr(), 0) };
+    }
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
+/// Zeroes the `64 * CHUNKS` bytes of stack just below the caller's frame:
+/// everything a call made from that frame a moment earlier could have left
+/// there (moved copies of key schedules, spilled temporaries, parts of the
+/// caller's data that the callees' frames held), provided it went no deeper.
+/// Never inlined, so that this frame, which the zeroed array fills, starts
+/// where the earlier callee's did. Vector stores, four per iteration: this
+/// runs on every call, and a byte or word loop costs several times more.
+#[inline(never)]
+pub fn wipe_stack<const CHUNKS: usize>() {
+    let mut region = core::mem::MaybeUninit::<[[V128; 4]; CHUNKS]>::uninit();
+    let p = region.as_mut_ptr() as *mut V128;
+    let zero = V128::zero();
+    for i in 0..CHUNKS {
+        // SAFETY: within `region`, aligned; storing a vector needs no initialized value.
+        unsafe {
+            core::ptr::write_volatile(p.add(4 * i), zero);
+            core::ptr::write_volatile(p.add(4 * i + 1), zero);
+            core::ptr::write_volatile(p.add(4 * i + 2), zero);
+            core::ptr::write_volatile(p.add(4 * i + 3), zero);
+        }
+    }
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

@@ -5,10 +5,35 @@
 //!
 //! Every function trusts the caller for the sizes of the regions it names
 //! (that is what makes them `unsafe`) and checks everything else.
+//!
+//! Every export that touches caller data runs its work through
+//! `wiping_stack`, so that when it returns, the module's stack holds nothing
+//! of the key, its schedules, or the data. The regions the caller laid out
+//! are the caller's to wipe (src/backend/wasm.ts does, after every call).
 
 use crate::aes_key::RoundKeys;
 use crate::ghash::Ghash;
-use crate::{aes_bitsliced, cbc_hs512, envelope, gcm, hmac::HmacSha512};
+use crate::{aes_bitsliced, cbc_hs512, ct, envelope, gcm, hmac::HmacSha512};
+
+/// The stack zeroed after each call, in 64-byte chunks: 8 KiB, against the
+/// 6.4 KiB the deepest export (GCM open) uses with rustc 1.63
+/// (test/wasm-wipe.test.ts fails should an export outgrow it).
+const STACK_WIPE_CHUNKS: usize = 128;
+
+/// Runs `work` in a frame of its own, below this one, then zeroes the stack
+/// it used: the structures' own `Drop` wipes miss the copies a move leaves
+/// behind and whatever the compiler keeps in stack slots.
+#[inline(always)]
+fn wiping_stack<R>(work: impl FnOnce() -> R) -> R {
+    let result = outlined(work);
+    ct::wipe_stack::<STACK_WIPE_CHUNKS>();
+    result
+}
+
+#[inline(never)]
+fn outlined<R>(work: impl FnOnce() -> R) -> R {
+    work()
+}
 
 /// A byte slice from the caller; `len == 0` allows any pointer, even null.
 ///
@@ -52,6 +77,9 @@ pub unsafe extern "C" fn nc_reserve(capacity: usize) -> *mut u8 {
     let scratch = &mut *core::ptr::addr_of_mut!(SCRATCH);
     let want = capacity.max(1);
     if scratch.capacity() < want {
+        // The caller wipes what it put there after each call; zero the block
+        // anyway before the allocator takes it back, in case it did not.
+        ct::wipe_bytes(scratch.spare_capacity_mut());
         *scratch = Vec::new(); // free first, so the old block can be reused
         if scratch.try_reserve_exact(want).is_err() {
             return core::ptr::null_mut();
@@ -74,9 +102,11 @@ pub unsafe extern "C" fn nc_seal(
     data: *mut u8,
     data_len: usize,
 ) -> usize {
-    let total = cbc_hs512::padded_len(data_len) + cbc_hs512::TAG_LEN;
-    let buf = bytes_mut(data, total);
-    cbc_hs512::seal(array(key), array(iv), bytes(aad, aad_len), buf, data_len)
+    wiping_stack(|| {
+        let total = cbc_hs512::padded_len(data_len) + cbc_hs512::TAG_LEN;
+        let buf = bytes_mut(data, total);
+        cbc_hs512::seal(array(key), array(iv), bytes(aad, aad_len), buf, data_len)
+    })
 }
 
 /// Opens `data` = ciphertext ‖ tag in place: checks the tag in constant time,
@@ -93,8 +123,7 @@ pub unsafe extern "C" fn nc_open(
     data: *mut u8,
     data_len: usize,
 ) -> i32 {
-    let buf = bytes_mut(data, data_len);
-    to_i32(cbc_hs512::open(array(key), array(iv), bytes(aad, aad_len), buf))
+    wiping_stack(|| to_i32(cbc_hs512::open(array(key), array(iv), bytes(aad, aad_len), bytes_mut(data, data_len))))
 }
 
 /// AES-256-GCM: encrypts `data` in place and writes the 16-byte tag after
@@ -111,8 +140,10 @@ pub unsafe extern "C" fn nc_gcm_seal(
     data: *mut u8,
     data_len: usize,
 ) -> usize {
-    let buf = bytes_mut(data, data_len + gcm::TAG_LEN);
-    gcm::seal(array(key), array(nonce), bytes(aad, aad_len), buf, data_len)
+    wiping_stack(|| {
+        let buf = bytes_mut(data, data_len + gcm::TAG_LEN);
+        gcm::seal(array(key), array(nonce), bytes(aad, aad_len), buf, data_len)
+    })
 }
 
 /// AES-256-GCM: opens `data` = ciphertext ‖ tag in place. Hashes all of the
@@ -131,8 +162,7 @@ pub unsafe extern "C" fn nc_gcm_open(
     data: *mut u8,
     data_len: usize,
 ) -> i32 {
-    let buf = bytes_mut(data, data_len);
-    to_i32(gcm::open(array(key), array(nonce), bytes(aad, aad_len), buf))
+    wiping_stack(|| to_i32(gcm::open(array(key), array(nonce), bytes(aad, aad_len), bytes_mut(data, data_len))))
 }
 
 /// The size of an encoded envelope, or 0 if a field length is out of range.
@@ -161,8 +191,10 @@ pub unsafe extern "C" fn nc_envelope_encode(
         Some(n) => n,
         None => return 0,
     };
-    let out = bytes_mut(out, total);
-    envelope::encode(bytes(wk, wk_len), array(iv), bytes(ct, ct_len), array(tag), out).unwrap_or(0)
+    wiping_stack(|| {
+        let out = bytes_mut(out, total);
+        envelope::encode(bytes(wk, wk_len), array(iv), bytes(ct, ct_len), array(tag), out).unwrap_or(0)
+    })
 }
 
 /// Parses a canonical envelope. On success writes eight little-endian u32 at
@@ -173,16 +205,18 @@ pub unsafe extern "C" fn nc_envelope_encode(
 /// `ptr`: `len` bytes; `out`: 32 writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn nc_envelope_decode(ptr: *const u8, len: usize, out: *mut u8) -> i32 {
-    let f = match envelope::decode(bytes(ptr, len)) {
-        Some(f) => f,
-        None => return -1,
-    };
-    let out = bytes_mut(out, 32);
-    let words = [f.key.0, f.key.1, f.iv.0, f.iv.1, f.ct.0, f.ct.1, f.tag.0, f.tag.1];
-    for (o, w) in out.chunks_exact_mut(4).zip(words) {
-        o.copy_from_slice(&(w as u32).to_le_bytes());
-    }
-    0
+    wiping_stack(|| {
+        let f = match envelope::decode(bytes(ptr, len)) {
+            Some(f) => f,
+            None => return -1,
+        };
+        let out = bytes_mut(out, 32);
+        let words = [f.key.0, f.key.1, f.iv.0, f.iv.1, f.ct.0, f.ct.1, f.tag.0, f.tag.1];
+        for (o, w) in out.chunks_exact_mut(4).zip(words) {
+            o.copy_from_slice(&(w as u32).to_le_bytes());
+        }
+        0
+    })
 }
 
 /// Test hook: AES-256-CBC with PKCS#7, in place; returns the ciphertext length.
@@ -196,8 +230,7 @@ pub unsafe extern "C" fn nc_aes256_cbc_encrypt(
     data: *mut u8,
     len: usize,
 ) -> usize {
-    let buf = bytes_mut(data, cbc_hs512::padded_len(len));
-    cbc_hs512::aes256_cbc_encrypt(array(key), array(iv), buf, len)
+    wiping_stack(|| cbc_hs512::aes256_cbc_encrypt(array(key), array(iv), bytes_mut(data, cbc_hs512::padded_len(len)), len))
 }
 
 /// Test hook: AES-256-CBC decryption in place; returns the plaintext length,
@@ -212,7 +245,7 @@ pub unsafe extern "C" fn nc_aes256_cbc_decrypt(
     data: *mut u8,
     len: usize,
 ) -> i32 {
-    to_i32(cbc_hs512::aes256_cbc_decrypt(array(key), array(iv), bytes_mut(data, len)))
+    wiping_stack(|| to_i32(cbc_hs512::aes256_cbc_decrypt(array(key), array(iv), bytes_mut(data, len))))
 }
 
 /// Test hook: AES-256 in CTR mode with a 32-bit big-endian counter in the
@@ -223,8 +256,10 @@ pub unsafe extern "C" fn nc_aes256_cbc_decrypt(
 /// `key`: 32 bytes, `counter`: 16 (read and written), `data`: `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn nc_aes256_ctr32(key: *const u8, counter: *mut u8, data: *mut u8, len: usize) {
-    let ctr = &mut *(counter as *mut [u8; 16]);
-    aes_bitsliced::Key::new(&RoundKeys::expand(array(key)).0).ctr32_xor(ctr, bytes_mut(data, len));
+    wiping_stack(|| {
+        let ctr = &mut *(counter as *mut [u8; 16]);
+        aes_bitsliced::Key::new(&RoundKeys::expand(array(key)).0).ctr32_xor(ctr, bytes_mut(data, len));
+    })
 }
 
 /// Test hook: GHASH under the 16-byte key `h` of `data`, zero-padded to a
@@ -234,9 +269,11 @@ pub unsafe extern "C" fn nc_aes256_ctr32(key: *const u8, counter: *mut u8, data:
 /// `h`: 16 bytes, `data`: `len` bytes; `out`: 16 writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn nc_ghash(h: *const u8, data: *const u8, len: usize, out: *mut u8) {
-    let mut g = Ghash::new(array(h));
-    g.update_padded(bytes(data, len));
-    bytes_mut(out, 16).copy_from_slice(&g.value());
+    wiping_stack(|| {
+        let mut g = Ghash::new(array(h));
+        g.update_padded(bytes(data, len));
+        bytes_mut(out, 16).copy_from_slice(&g.value());
+    })
 }
 
 /// Test hook: the full 64-byte HMAC-SHA-512 of `msg` under a key of any length.
@@ -251,9 +288,11 @@ pub unsafe extern "C" fn nc_hmac_sha512(
     msg_len: usize,
     out: *mut u8,
 ) {
-    let mut mac = HmacSha512::new(bytes(key, key_len));
-    mac.update(bytes(msg, msg_len));
-    bytes_mut(out, 64).copy_from_slice(&mac.finalize());
+    wiping_stack(|| {
+        let mut mac = HmacSha512::new(bytes(key, key_len));
+        mac.update(bytes(msg, msg_len));
+        bytes_mut(out, 64).copy_from_slice(&mac.finalize());
+    })
 }
 
 fn to_i32(len: Option<usize>) -> i32 {

@@ -54,6 +54,7 @@ impl Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         crate::ct::wipe(&mut self.tag_mask);
+        crate::ct::wipe(&mut self.counter);
     }
 }
 
@@ -80,7 +81,11 @@ pub fn open(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut 
     let (data, tag) = buf.split_at_mut(len);
     let mut s = Setup::new(key, nonce, aad);
     s.ghash.update_padded(data);
-    if !crate::ct::eq(&s.tag(aad.len(), len), tag) {
+    // The tag a forgery would have needed is as secret as the key.
+    let mut expected = s.tag(aad.len(), len);
+    let authentic = crate::ct::eq(&expected, tag);
+    crate::ct::wipe(&mut expected);
+    if !authentic {
         return None;
     }
     s.aes.ctr32_xor(&mut s.counter, data);

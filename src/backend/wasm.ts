@@ -2,7 +2,10 @@
  * The WebAssembly backend: the Rust crate in crate/, built to
  * wasm/netcrypt.wasm. The module exports plain C functions over its linear
  * memory; this file copies inputs into one long-lived scratch buffer, calls,
- * and copies results out (the copies cost a few percent; see bench/).
+ * and copies results out (the copies cost a few percent; see bench/). The
+ * module zeroes its own stack before each export returns; what this file
+ * puts in the scratch buffer (keys, plaintext, ciphertext) it zeroes itself,
+ * after every call and on every path.
  */
 
 import { readFile } from 'node:fs/promises';
@@ -63,6 +66,21 @@ class Scratch {
     this.offset += length;
     return ptr;
   }
+
+  /** Zeroes everything laid out (the exports never grow memory, so the view is still current). */
+  wipe(): void {
+    this.bytes.fill(0, this.base, this.base + this.offset);
+  }
+}
+
+/** Runs `use` with a fresh layout of `capacity` bytes and zeroes the layout afterwards, whatever happens. */
+function withScratch<T>(core: CoreExports, capacity: number, use: (s: Scratch) => T): T {
+  const s = new Scratch(core, capacity);
+  try {
+    return use(s);
+  } finally {
+    s.wipe();
+  }
 }
 
 export class WasmCore {
@@ -78,6 +96,11 @@ export class WasmCore {
       });
     }
     return new WasmCore(module.instance.exports as unknown as CoreExports);
+  }
+
+  /** The module's linear memory, for tests that check what a call leaves behind in it. */
+  get memory(): WebAssembly.Memory {
+    return this.core.memory;
   }
 
   /** A256CBC-HS512 seal; the arguments are checked by `wrapAead`, as for every backend. */
@@ -115,91 +138,99 @@ export class WasmCore {
     data: Uint8Array,
     room: number,
   ): Uint8Array | null {
-    const s = new Scratch(this.core, key.length + iv.length + aad.length + data.length + room);
-    const keyPtr = s.put(key);
-    const ivPtr = s.put(iv);
-    const aadPtr = s.put(aad);
-    const dataPtr = s.put(data, room);
-    const length = aead(keyPtr, ivPtr, aadPtr, aad.length, dataPtr, data.length);
-    return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
+    return withScratch(this.core, key.length + iv.length + aad.length + data.length + room, (s) => {
+      const keyPtr = s.put(key);
+      const ivPtr = s.put(iv);
+      const aadPtr = s.put(aad);
+      const dataPtr = s.put(data, room);
+      const length = aead(keyPtr, ivPtr, aadPtr, aad.length, dataPtr, data.length);
+      return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
+    });
   }
 
   encodeEnvelope(envelope: Envelope): Uint8Array {
     if (!checkEnvelopeFields(envelope)) throw invalidArgument('envelope fields have invalid types or lengths');
     const { wrappedKey, iv, ciphertext, tag } = envelope;
     const size = this.core.nc_envelope_len(wrappedKey.length, ciphertext.length);
-    const s = new Scratch(this.core, wrappedKey.length + iv.length + ciphertext.length + tag.length + size);
-    const wkPtr = s.put(wrappedKey);
-    const ivPtr = s.put(iv);
-    const ctPtr = s.put(ciphertext);
-    const tagPtr = s.put(tag);
-    const outPtr = s.take(size);
-    const length = this.core.nc_envelope_encode(wkPtr, wrappedKey.length, ivPtr, ctPtr, ciphertext.length, tagPtr, outPtr);
-    if (length !== size) throw invalidArgument('envelope fields have invalid lengths');
-    return s.bytes.slice(outPtr, outPtr + length);
+    return withScratch(this.core, wrappedKey.length + iv.length + ciphertext.length + tag.length + size, (s) => {
+      const wkPtr = s.put(wrappedKey);
+      const ivPtr = s.put(iv);
+      const ctPtr = s.put(ciphertext);
+      const tagPtr = s.put(tag);
+      const outPtr = s.take(size);
+      const length = this.core.nc_envelope_encode(wkPtr, wrappedKey.length, ivPtr, ctPtr, ciphertext.length, tagPtr, outPtr);
+      if (length !== size) throw invalidArgument('envelope fields have invalid lengths');
+      return s.bytes.slice(outPtr, outPtr + length);
+    });
   }
 
   decodeEnvelope(bytes: Uint8Array): Envelope {
     if (!(bytes instanceof Uint8Array)) throw invalidArgument('envelope must be a Uint8Array');
-    const s = new Scratch(this.core, bytes.length + 32);
-    const ptr = s.put(bytes);
-    const outPtr = s.take(32);
-    if (this.core.nc_envelope_decode(ptr, bytes.length, outPtr) !== 0) {
-      throw new NetcryptError(ErrorCode.BAD_ENVELOPE, 'malformed envelope');
-    }
-    const fields = new DataView(s.bytes.buffer, outPtr, 32);
-    // The fields are views into the caller's own input; nothing is copied out of wasm memory.
-    const field = (i: number) => bytes.subarray(fields.getUint32(8 * i, true), fields.getUint32(8 * i, true) + fields.getUint32(8 * i + 4, true));
-    return { wrappedKey: field(0), iv: field(1), ciphertext: field(2), tag: field(3) };
+    return withScratch(this.core, bytes.length + 32, (s) => {
+      const ptr = s.put(bytes);
+      const outPtr = s.take(32);
+      if (this.core.nc_envelope_decode(ptr, bytes.length, outPtr) !== 0) {
+        throw new NetcryptError(ErrorCode.BAD_ENVELOPE, 'malformed envelope');
+      }
+      const fields = new DataView(s.bytes.buffer, outPtr, 32);
+      // The fields are views into the caller's own input; nothing is copied out of wasm memory.
+      const field = (i: number) => bytes.subarray(fields.getUint32(8 * i, true), fields.getUint32(8 * i, true) + fields.getUint32(8 * i + 4, true));
+      return { wrappedKey: field(0), iv: field(1), ciphertext: field(2), tag: field(3) };
+    });
   }
 
   /** AES-256-CBC with PKCS#7, exposed so the primitive vectors can run against the real module. */
   aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const s = new Scratch(this.core, key.length + iv.length + paddedLength(plaintext.length));
-    const keyPtr = s.put(key);
-    const ivPtr = s.put(iv);
-    const dataPtr = s.put(plaintext, paddedLength(plaintext.length) - plaintext.length);
-    const length = this.core.nc_aes256_cbc_encrypt(keyPtr, ivPtr, dataPtr, plaintext.length);
-    return s.bytes.slice(dataPtr, dataPtr + length);
+    return withScratch(this.core, key.length + iv.length + paddedLength(plaintext.length), (s) => {
+      const keyPtr = s.put(key);
+      const ivPtr = s.put(iv);
+      const dataPtr = s.put(plaintext, paddedLength(plaintext.length) - plaintext.length);
+      const length = this.core.nc_aes256_cbc_encrypt(keyPtr, ivPtr, dataPtr, plaintext.length);
+      return s.bytes.slice(dataPtr, dataPtr + length);
+    });
   }
 
   /** Returns null for a bad length or padding. */
   aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
-    const s = new Scratch(this.core, key.length + iv.length + ciphertext.length);
-    const keyPtr = s.put(key);
-    const ivPtr = s.put(iv);
-    const dataPtr = s.put(ciphertext);
-    const length = this.core.nc_aes256_cbc_decrypt(keyPtr, ivPtr, dataPtr, ciphertext.length);
-    return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
+    return withScratch(this.core, key.length + iv.length + ciphertext.length, (s) => {
+      const keyPtr = s.put(key);
+      const ivPtr = s.put(iv);
+      const dataPtr = s.put(ciphertext);
+      const length = this.core.nc_aes256_cbc_decrypt(keyPtr, ivPtr, dataPtr, ciphertext.length);
+      return length < 0 ? null : s.bytes.slice(dataPtr, dataPtr + length);
+    });
   }
 
   /** Bitsliced AES-256-CTR (32-bit counter), exposed so it can be checked against node:crypto in the real module. */
   aes256Ctr32(key: Uint8Array, counter: Uint8Array, data: Uint8Array): { output: Uint8Array; counter: Uint8Array } {
-    const s = new Scratch(this.core, key.length + counter.length + data.length);
-    const keyPtr = s.put(key);
-    const counterPtr = s.put(counter);
-    const dataPtr = s.put(data);
-    this.core.nc_aes256_ctr32(keyPtr, counterPtr, dataPtr, data.length);
-    return { output: s.bytes.slice(dataPtr, dataPtr + data.length), counter: s.bytes.slice(counterPtr, counterPtr + 16) };
+    return withScratch(this.core, key.length + counter.length + data.length, (s) => {
+      const keyPtr = s.put(key);
+      const counterPtr = s.put(counter);
+      const dataPtr = s.put(data);
+      this.core.nc_aes256_ctr32(keyPtr, counterPtr, dataPtr, data.length);
+      return { output: s.bytes.slice(dataPtr, dataPtr + data.length), counter: s.bytes.slice(counterPtr, counterPtr + 16) };
+    });
   }
 
   /** GHASH of `data` zero-padded to whole blocks (no length block), exposed to check the real module against @noble. */
   ghash(h: Uint8Array, data: Uint8Array): Uint8Array {
-    const s = new Scratch(this.core, h.length + data.length + 16);
-    const hPtr = s.put(h);
-    const dataPtr = s.put(data);
-    const outPtr = s.take(16);
-    this.core.nc_ghash(hPtr, dataPtr, data.length, outPtr);
-    return s.bytes.slice(outPtr, outPtr + 16);
+    return withScratch(this.core, h.length + data.length + 16, (s) => {
+      const hPtr = s.put(h);
+      const dataPtr = s.put(data);
+      const outPtr = s.take(16);
+      this.core.nc_ghash(hPtr, dataPtr, data.length, outPtr);
+      return s.bytes.slice(outPtr, outPtr + 16);
+    });
   }
 
   hmacSha512(key: Uint8Array, message: Uint8Array): Uint8Array {
-    const s = new Scratch(this.core, key.length + message.length + 64);
-    const keyPtr = s.put(key);
-    const msgPtr = s.put(message);
-    const outPtr = s.take(64);
-    this.core.nc_hmac_sha512(keyPtr, key.length, msgPtr, message.length, outPtr);
-    return s.bytes.slice(outPtr, outPtr + 64);
+    return withScratch(this.core, key.length + message.length + 64, (s) => {
+      const keyPtr = s.put(key);
+      const msgPtr = s.put(message);
+      const outPtr = s.take(64);
+      this.core.nc_hmac_sha512(keyPtr, key.length, msgPtr, message.length, outPtr);
+      return s.bytes.slice(outPtr, outPtr + 64);
+    });
   }
 }
 
