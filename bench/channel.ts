@@ -20,7 +20,8 @@
  * 3) repeats the bulk, cpu, request and handshake rows; tables show medians,
  * ratios are taken within each run and then their median. Knobs for a short
  * run: SIZE, PURE_SIZE (default SIZE / 4: the pure rows are slow), RUNS,
- * WARMUP_MS (2000), BARE_MS (1000, per cipher loop), MESSAGES_MS (3000),
+ * WARMUP_MS (2000), WARMUP_HANDSHAKES (4000: the handshake rows' warm-up runs
+ * at least that many, and at least WARMUP_MS), BARE_MS (1000, per cipher loop), MESSAGES_MS (3000),
  * REQUESTS_MS (3000), HANDSHAKES (1000 sequential; 3× that concurrent),
  * BARE_RECORD (65536). ONLY=tcp,native narrows the bulk rows; BULK_ONLY=1
  * stops after them; SECTIONS=messages,handshakes runs only those sections
@@ -53,8 +54,9 @@ const BARE_MS = Number(process.env.BARE_MS ?? 1000);
 const MESSAGES_MS = Number(process.env.MESSAGES_MS ?? 3000);
 const REQUESTS_MS = Number(process.env.REQUESTS_MS ?? 3000);
 const HANDSHAKES = Number(process.env.HANDSHAKES ?? 1000);
+const WARMUP_HANDSHAKES = Number(process.env.WARMUP_HANDSHAKES ?? 4000);
 const SECTIONS = new Set((process.env.SECTIONS ?? (process.env.BULK_ONLY ? 'bulk' : 'bulk,messages,requests,handshakes')).split(','));
-const settings = { SIZE, PURE_SIZE, RUNS, WARMUP_MS, BARE_MS, MESSAGES_MS, REQUESTS_MS, HANDSHAKES, BARE_RECORD: BARE_RECORD_BYTES, ONLY: process.env.ONLY ?? null, SECTIONS: [...SECTIONS] };
+const settings = { SIZE, PURE_SIZE, RUNS, WARMUP_MS, BARE_MS, MESSAGES_MS, REQUESTS_MS, HANDSHAKES, WARMUP_HANDSHAKES, BARE_RECORD: BARE_RECORD_BYTES, ONLY: process.env.ONLY ?? null, SECTIONS: [...SECTIONS] };
 /** What a native channel negotiates when nothing is restricted. */
 const DEFAULT_SUITE = SUITE_PREFERENCE[0]!;
 const SUITES: SuiteName[] = ['a256gcm', 'a256cbc-hs512'];
@@ -168,7 +170,7 @@ async function requestRows(): Promise<void> {
 }
 
 async function handshakeRows(): Promise<void> {
-  const handshakeSetup = { work, identity, clientCertificate, warmupMs: WARMUP_MS };
+  const handshakeSetup = { work, identity, clientCertificate, warmupMs: WARMUP_MS, warmupHandshakes: WARMUP_HANDSHAKES };
   const rows: (string | number)[][] = [];
   const saved: unknown[] = [];
   for (const [label, concurrency, total] of [
@@ -190,7 +192,7 @@ async function handshakeRows(): Promise<void> {
     saved.push({ label, concurrency, total, runs, overTls: netcryptOver('tls'), overMtls: netcryptOver('mtls') });
   }
   console.log(
-    `\nhandshakes per second, RSA-2048, after ${WARMUP_MS} ms of warm-up each (ratios: per-run medians; CPU: µs per handshake, client / server)\n` +
+    `\nhandshakes per second, RSA-2048, after a warm-up of ${WARMUP_HANDSHAKES} handshakes and ${WARMUP_MS} ms at least, each (ratios: per-run medians; CPU: µs per handshake, client / server)\n` +
       `TLS 1.3 authenticates only the server; mTLS adds a client certificate, which is what netcrypt always does (each side proves its key)\n${table(
         ['', 'netcrypt', 'TLS 1.3', 'mTLS 1.3', 'vs TLS', 'vs mTLS', 'netcrypt CPU', 'TLS CPU', 'mTLS CPU', 'failed (all runs)'],
         rows,
