@@ -212,6 +212,12 @@ function toBytes(data: Uint8Array | string): Uint8Array {
   throw invalidArgument('data must be a Buffer, Uint8Array or string');
 }
 
+/** A record's plaintext pieces as Buffers: as they are from node:crypto; wasm's and noble's Uint8Arrays are wrapped, not copied. */
+function asBuffers(pieces: Uint8Array[]): Buffer[] {
+  if (pieces.every(Buffer.isBuffer)) return pieces as Buffer[];
+  return pieces.map((piece) => (Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length)));
+}
+
 /** Anything thrown below us that is not already a NetcryptError is a bug or a peer we cannot parse. */
 function asNetcryptError(error: unknown): NetcryptError {
   return error instanceof NetcryptError ? error : new NetcryptError(ErrorCode.PROTOCOL, String(error), { cause: error });
@@ -896,7 +902,7 @@ export class SecureChannel<T extends Duplex = Duplex> extends EventEmitter<Secur
     if (!Array.isArray(frame)) return this.#onHandshakeFrame(frame);
     if (this.#receivingDone) throw new NetcryptError(ErrorCode.PROTOCOL, 'record after the peer closed');
     const { type, plaintext: pieces } = this.#opener!.openPieces(frame);
-    const plaintext = pieces.map((piece) => (Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length)));
+    const plaintext = asBuffers(pieces);
     const record = parseRecordType(type);
     if (record?.kind === 'key-update') return; // the opener has switched keys
     if (record?.kind === 'ping') {

@@ -106,7 +106,7 @@ export type ParsedRecordType =
   | { kind: 'fragment'; lane: number; final: boolean }
   | { kind: 'batch'; lane: number };
 
-export function parseRecordType(type: number): ParsedRecordType | null {
+function classifyRecordType(type: number): ParsedRecordType | null {
   if (type === RecordType.FINISHED) return { kind: 'finished' };
   if (type === RecordType.CLOSE) return { kind: 'close' };
   if (type === RecordType.ALERT) return { kind: 'alert' };
@@ -118,6 +118,16 @@ export function parseRecordType(type: number): ParsedRecordType | null {
   const lane = type - RecordType.BATCH;
   if (lane >= 0 && lane < LANE_COUNT) return { kind: 'batch', lane };
   return null;
+}
+
+/** Every type byte classified once, so a record costs a lookup, not an object. */
+const RECORD_TYPES: readonly (Readonly<ParsedRecordType> | null)[] = Array.from({ length: 256 }, (_, type) => {
+  const parsed = classifyRecordType(type);
+  return parsed && Object.freeze(parsed);
+});
+
+export function parseRecordType(type: number): ParsedRecordType | null {
+  return RECORD_TYPES[type] ?? null;
 }
 
 export type RandomSource = (length: number) => Uint8Array;
@@ -148,6 +158,34 @@ function additionalData(sequence: number, type: number): Buffer {
   aad.writeUInt32BE(sequence >>> 0, 4);
   aad[8] = type;
   return aad;
+}
+
+/** Writes or XORs the 64-bit big-endian sequence number at `offset`, byte by byte (cheaper than writeUInt32BE's checks, per record). */
+export function writeSequence(target: Buffer, offset: number, sequence: number): void {
+  const high = Math.floor(sequence / 2 ** 32);
+  const low = sequence >>> 0;
+  target[offset] = high >>> 24;
+  target[offset + 1] = high >>> 16;
+  target[offset + 2] = high >>> 8;
+  target[offset + 3] = high;
+  target[offset + 4] = low >>> 24;
+  target[offset + 5] = low >>> 16;
+  target[offset + 6] = low >>> 8;
+  target[offset + 7] = low;
+}
+
+/** XORs the same bytes in: the nonce of RFC 8446 §5.3 when `target` holds the IV and `offset` is 4. */
+export function xorSequence(target: Buffer, offset: number, sequence: number): void {
+  const high = Math.floor(sequence / 2 ** 32);
+  const low = sequence >>> 0;
+  target[offset] = target[offset]! ^ (high >>> 24);
+  target[offset + 1] = target[offset + 1]! ^ (high >>> 16);
+  target[offset + 2] = target[offset + 2]! ^ (high >>> 8);
+  target[offset + 3] = target[offset + 3]! ^ high;
+  target[offset + 4] = target[offset + 4]! ^ (low >>> 24);
+  target[offset + 5] = target[offset + 5]! ^ (low >>> 16);
+  target[offset + 6] = target[offset + 6]! ^ (low >>> 8);
+  target[offset + 7] = target[offset + 7]! ^ low;
 }
 
 /** RFC 8446 §5.3: the IV with the 64-bit sequence number XORed into its last 8 bytes. */
@@ -199,6 +237,13 @@ class DirectionKey {
 
   nonce(): Buffer {
     return gcmNonce(this.#iv, this.sequence);
+  }
+
+  /** nonce() into `target` (12 bytes), for a caller that reuses one buffer per record. */
+  writeNonce(target: Buffer): Buffer {
+    target.set(this.#iv);
+    xorSequence(target, 4, this.sequence);
+    return target;
   }
 
   /** next = HKDF-Expand(current, "netcrypt/1 key update", length); the old material is wiped. */
@@ -296,6 +341,8 @@ export class RecordSealer {
 export class RecordOpener {
   readonly #state: DirectionKey;
   readonly #keyUpdates: boolean;
+  readonly #aad = Buffer.alloc(9);
+  readonly #nonce = Buffer.alloc(GCM_NONCE_BYTES);
 
   /** `keyUpdates`: both hellos listed key-update, so a KEY_UPDATE record is allowed. */
   constructor(
@@ -332,15 +379,20 @@ export class RecordOpener {
   openPieces(payload: readonly Uint8Array[]): { type: number; plaintext: Uint8Array[] } {
     const state = this.#state;
     let length = 0;
-    for (const piece of payload) length += piece.length;
-    const first = payload.find((piece) => piece.length > 0);
-    if (!first) throw authError();
-    const type = first[0]!;
-    const aad = additionalData(state.sequence, type);
+    let type = -1;
+    for (const piece of payload) {
+      if (type < 0 && piece.length > 0) type = piece[0]!;
+      length += piece.length;
+    }
+    if (type < 0) throw authError();
+    // Scratch, rewritten per record: every backend consumes the AAD and nonce before it returns.
+    const aad = this.#aad;
+    writeSequence(aad, 0, state.sequence);
+    aad[8] = type;
     let plaintext: Uint8Array[];
     if (state.suite.name === 'a256gcm') {
       if (length < GCM_HEADER_BYTES + GCM_TAG_BYTES) throw authError();
-      plaintext = this.backend.gcmOpenPieces(state.key, state.nonce(), aad, withoutHeader(payload, GCM_HEADER_BYTES));
+      plaintext = this.backend.gcmOpenPieces(state.key, state.writeNonce(this.#nonce), aad, withoutHeader(payload, GCM_HEADER_BYTES));
     } else {
       if (length < CBC_HEADER_BYTES + BLOCK_BYTES + TAG_BYTES) throw authError();
       const whole = payload.length === 1 ? payload[0]! : Buffer.concat(payload);
