@@ -32,9 +32,12 @@ const cbcHs512 = cbcHs512Core({
   equal: timingSafeEqual,
 });
 
+/** One options object for every GCM cipher: node:crypto only reads it. */
+const GCM_OPTIONS = { authTagLength: GCM_TAG_BYTES } as const;
+
 const aesGcm: AeadCore = {
   sealPieces(key, nonce, aad, plaintext) {
-    const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES }).setAAD(aad);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce, GCM_OPTIONS).setAAD(aad);
     const ciphertext = cipher.update(plaintext);
     cipher.final();
     return [ciphertext, cipher.getAuthTag()];

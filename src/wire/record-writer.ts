@@ -60,7 +60,7 @@ export class RecordWriter {
     const bytes = this.#batchedBytes;
     this.#batch = undefined;
     this.#batchedBytes = 0;
-    this.#push(this.#sealer.seal(batchRecordType(batch.lane), batch.plaintext));
+    this.#outputBytes += this.#sealer.sealInto(batchRecordType(batch.lane), batch.plaintext, this.#output);
     return bytes;
   }
 
@@ -75,7 +75,7 @@ export class RecordWriter {
     this.sealBatch();
     do {
       const end = Math.min(offset + MAX_RECORD_PLAINTEXT, message.length);
-      this.#push(this.#sealer.seal(laneRecordType(lane, end === message.length), message.subarray(offset, end)));
+      this.#outputBytes += this.#sealer.sealInto(laneRecordType(lane, end === message.length), message.subarray(offset, end), this.#output);
       offset = end;
     } while (offset < message.length && this.#outputBytes < room);
     return offset;
@@ -84,25 +84,25 @@ export class RecordWriter {
   /** The authenticated close, after everything before it. */
   sealClose(): void {
     this.sealBatch();
-    this.#push(this.#sealer.seal(RecordType.CLOSE, new Uint8Array(0)));
+    this.#outputBytes += this.#sealer.sealInto(RecordType.CLOSE, new Uint8Array(0), this.#output);
   }
 
   /** A KEY_UPDATE now (ERR_PROTOCOL if the peer did not offer them), after everything before it. */
   sealKeyUpdate(): void {
     this.sealBatch();
-    this.#push(this.#sealer.updateKey());
+    this.#outputBytes += this.#sealer.updateKeyInto(this.#output);
   }
 
   /** A PING with these (PING_BYTES) bytes, after everything before it (docs/PROTOCOL.md §3, *Ping*). */
   sealPing(value: Uint8Array): void {
     this.sealBatch();
-    this.#push(this.#sealer.seal(RecordType.PING, value));
+    this.#outputBytes += this.#sealer.sealInto(RecordType.PING, value, this.#output);
   }
 
   /** The PONG answering a PING: its bytes, after everything before it. */
   sealPong(value: Uint8Array): void {
     this.sealBatch();
-    this.#push(this.#sealer.seal(RecordType.PONG, value));
+    this.#outputBytes += this.#sealer.sealInto(RecordType.PONG, value, this.#output);
   }
 
   /** Drops the open batch unsealed: the channel failed, and its messages are reported as not sent. */
@@ -117,12 +117,5 @@ export class RecordWriter {
     this.#output = [];
     this.#outputBytes = 0;
     return output;
-  }
-
-  #push(frames: Uint8Array[]): void {
-    for (const frame of frames) {
-      this.#output.push(frame);
-      this.#outputBytes += frame.length;
-    }
   }
 }

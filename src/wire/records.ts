@@ -152,14 +152,6 @@ export function systemRandom(): RandomSource {
 const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
 const KEY_UPDATE_LABEL = Buffer.from('netcrypt/1 key update');
 
-function additionalData(sequence: number, type: number): Buffer {
-  const aad = Buffer.allocUnsafe(9);
-  aad.writeUInt32BE(Math.floor(sequence / 2 ** 32), 0);
-  aad.writeUInt32BE(sequence >>> 0, 4);
-  aad[8] = type;
-  return aad;
-}
-
 /** Writes or XORs the 64-bit big-endian sequence number at `offset`, byte by byte (cheaper than writeUInt32BE's checks, per record). */
 export function writeSequence(target: Buffer, offset: number, sequence: number): void {
   const high = Math.floor(sequence / 2 ** 32);
@@ -186,14 +178,6 @@ export function xorSequence(target: Buffer, offset: number, sequence: number): v
   target[offset + 5] = target[offset + 5]! ^ (low >>> 16);
   target[offset + 6] = target[offset + 6]! ^ (low >>> 8);
   target[offset + 7] = target[offset + 7]! ^ low;
-}
-
-/** RFC 8446 §5.3: the IV with the 64-bit sequence number XORed into its last 8 bytes. */
-function gcmNonce(iv: Uint8Array, sequence: number): Buffer {
-  const nonce = Buffer.from(iv);
-  nonce.writeUInt32BE((nonce.readUInt32BE(4) ^ Math.floor(sequence / 2 ** 32)) >>> 0, 4);
-  nonce.writeUInt32BE((nonce.readUInt32BE(8) ^ sequence) >>> 0, 8);
-  return nonce;
 }
 
 /**
@@ -235,11 +219,7 @@ class DirectionKey {
     return this.#key;
   }
 
-  nonce(): Buffer {
-    return gcmNonce(this.#iv, this.sequence);
-  }
-
-  /** nonce() into `target` (12 bytes), for a caller that reuses one buffer per record. */
+  /** The GCM nonce of the current sequence number (RFC 8446 §5.3: IV XOR sequence) into `target` (12 bytes), reused per record. */
   writeNonce(target: Buffer): Buffer {
     target.set(this.#iv);
     xorSequence(target, 4, this.sequence);
@@ -268,6 +248,13 @@ export class RecordSealer {
   readonly #state: DirectionKey;
   /** Undefined when the peer did not offer key updates: this side then never sends one. */
   readonly #policy?: KeyUpdatePolicy;
+  /**
+   * The AAD and the GCM nonce of the record being sealed, rewritten for each
+   * one: every backend consumes them before its seal returns (node:crypto
+   * copies both into its context), so they need not be fresh buffers.
+   */
+  readonly #aad = Buffer.alloc(9);
+  readonly #nonce = Buffer.alloc(GCM_NONCE_BYTES);
 
   constructor(
     private readonly backend: Backend,
@@ -295,31 +282,47 @@ export class RecordSealer {
    * (the update policy) a KEY_UPDATE frame goes first.
    */
   seal(type: number, plaintext: Uint8Array): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    this.sealInto(type, plaintext, frames);
+    return frames;
+  }
+
+  /** seal(), its buffers appended to `out`; returns how many bytes it appended. */
+  sealInto(type: number, plaintext: Uint8Array, out: Uint8Array[]): number {
     if (plaintext.length > MAX_RECORD_PLAINTEXT) throw invalidArgument('record plaintext too large');
     const policy = this.#policy;
     const state = this.#state;
     if (policy && type !== RecordType.FINISHED && (state.sequence >= policy.records || state.bytes >= policy.bytes)) {
-      return [...this.updateKey(), ...this.#seal(type, plaintext)];
+      return this.updateKeyInto(out) + this.#seal(type, plaintext, out);
     }
-    return this.#seal(type, plaintext);
+    return this.#seal(type, plaintext, out);
   }
 
   /** A KEY_UPDATE record under the current key; every record after it is under the next key, from sequence 0. */
   updateKey(): Uint8Array[] {
-    if (!this.#policy) throw new NetcryptError(ErrorCode.PROTOCOL, 'the peer does not support key updates');
-    const frames = this.#seal(RecordType.KEY_UPDATE, new Uint8Array(0));
-    this.#state.ratchet();
+    const frames: Uint8Array[] = [];
+    this.updateKeyInto(frames);
     return frames;
   }
 
-  #seal(type: number, plaintext: Uint8Array): Uint8Array[] {
+  /** updateKey(), its buffers appended to `out`; returns how many bytes it appended. */
+  updateKeyInto(out: Uint8Array[]): number {
+    if (!this.#policy) throw new NetcryptError(ErrorCode.PROTOCOL, 'the peer does not support key updates');
+    const bytes = this.#seal(RecordType.KEY_UPDATE, new Uint8Array(0), out);
+    this.#state.ratchet();
+    return bytes;
+  }
+
+  #seal(type: number, plaintext: Uint8Array, out: Uint8Array[]): number {
     const state = this.#state;
     if (state.sequence >= MAX_SEQUENCE) throw new NetcryptError(ErrorCode.PROTOCOL, 'sequence numbers exhausted');
-    const aad = additionalData(state.sequence, type);
+    const aad = this.#aad;
+    writeSequence(aad, 0, state.sequence);
+    aad[8] = type;
     let head: Buffer;
     let sealed: Uint8Array[];
     if (state.suite.name === 'a256gcm') {
-      sealed = this.backend.gcmSealPieces(state.key, state.nonce(), aad, plaintext);
+      sealed = this.backend.gcmSealPieces(state.key, state.writeNonce(this.#nonce), aad, plaintext);
       head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + GCM_HEADER_BYTES);
     } else {
       const iv = this.random(IV_BYTES);
@@ -329,11 +332,15 @@ export class RecordSealer {
     }
     state.sequence++;
     state.bytes += plaintext.length;
-    let sealedLength = 0;
-    for (const piece of sealed) sealedLength += piece.length;
-    head.writeUInt32BE(head.length - FRAME_HEADER_BYTES + sealedLength, 0);
+    out.push(head);
+    let length = head.length;
+    for (const piece of sealed) {
+      out.push(piece);
+      length += piece.length;
+    }
+    head.writeUInt32BE(length - FRAME_HEADER_BYTES, 0);
     head[FRAME_HEADER_BYTES] = type;
-    return [head, ...sealed];
+    return length;
   }
 }
 
