@@ -59,8 +59,8 @@ interface Tamper {
 }
 
 /**
- * Forwards bytes between two duplex ends, re-cut by `cut`, each piece a
- * fresh copy. In the client→server direction it can alter one byte of one
+ * Forwards bytes between two duplex ends, re-cut by `cut` regardless of
+ * how they were written, each piece a fresh copy. In the client→server direction it can alter one byte of one
  * frame, found by following the 4-byte length prefixes.
  */
 class Relay {
@@ -77,18 +77,27 @@ class Relay {
 
   constructor(toServer: Duplex, toClient: Duplex, cut: Cutter) {
     const forward = (from: Duplex, to: Duplex, inspect: boolean) => {
-      from.on('data', (chunk: Buffer) => {
+      // What arrives in one turn of the event loop is joined first, so a piece may span the writes it came in
+      // (a handshake frame and the first record, the end of one record and the next one's length).
+      let held: Buffer[] = [];
+      const flush = () => {
+        const bytes = Buffer.concat(held);
+        held = [];
         let at = 0;
-        while (at < chunk.length) {
-          const piece = Buffer.from(chunk.subarray(at, at + cut()));
+        while (at < bytes.length) {
+          const piece = Buffer.from(bytes.subarray(at, at + cut()));
           if (inspect) this.#inspect(piece);
           at += piece.length;
           to.write(piece);
         }
+      };
+      from.on('data', (chunk: Buffer) => {
+        if (held.push(chunk) === 1) setImmediate(flush);
       });
-      from.on('end', () => to.end());
-      from.on('error', () => to.destroy());
-      from.on('close', () => to.destroy());
+      from.on('end', () => setImmediate(() => to.end()));
+      // After what is still held has gone on.
+      from.on('error', () => setImmediate(() => to.destroy()));
+      from.on('close', () => setImmediate(() => to.destroy()));
     };
     forward(toClient, toServer, true);
     forward(toServer, toClient, false);
