@@ -18,7 +18,7 @@ import type { NetcryptError } from '../src/errors.ts';
 import type { Channel } from '../src/protocol/channel.ts';
 import { type ChannelOptions, secureSocket } from '../src/protocol/connect.ts';
 import { BATCH_ITEM_MAX } from '../src/wire/messages.ts';
-import { MAX_RECORD_PLAINTEXT, type SuiteName } from '../src/wire/records.ts';
+import { MAX_RECORD_PLAINTEXT, RecordType, type SuiteName } from '../src/wire/records.ts';
 import { BACKEND_NAMES } from './helpers/backends.ts';
 import { testIdentities } from './helpers/identities.ts';
 import { loopbackPair } from './helpers/loopback-pair.ts';
@@ -74,6 +74,8 @@ class Relay {
   #bodyLength = 0;
   #frameIndex = -1;
   tampered = false;
+  /** The first payload byte of every client→server frame: for records, the type. */
+  readonly types: number[] = [];
 
   constructor(toServer: Duplex, toClient: Duplex, cut: Cutter) {
     const forward = (from: Duplex, to: Duplex, inspect: boolean) => {
@@ -121,6 +123,7 @@ class Relay {
         continue;
       }
       const position = this.#bodyLength - this.#bodyLeft;
+      if (position === 0) this.types.push(piece[i]!);
       const tamper = this.#tamper;
       if (tamper && this.#frameIndex === tamper.frame) {
         const target = tamper.offset < 0 ? this.#bodyLength + tamper.offset : tamper.offset;
@@ -185,7 +188,7 @@ describe('review-s5: re-cut streams, key updates every 3 records, both direction
           ['drip', drip],
         ] as const) {
           const options = (backend: BackendName): ChannelOptions => ({ backend, suites: [suite], keyUpdateRecords: 3 });
-          const { client, server } = await relayedChannels(cut, options(clientBackend), options(serverBackend));
+          const { client, server, relay } = await relayedChannels(cut, options(clientBackend), options(serverBackend));
           assert.equal(client.suite, suite);
           // The drip relay forwards every byte as its own write: keep its share small.
           const sizes = name === 'drip' ? SIZES.filter((size) => size <= MAX_RECORD_PLAINTEXT + 1) : SIZES;
@@ -193,6 +196,9 @@ describe('review-s5: re-cut streams, key updates every 3 records, both direction
           const down = [...sizes].reverse().map((size) => randomBytes(size));
           const [gotUp, gotDown] = await Promise.all([exchange(client, server, up), exchange(server, client, down)]);
           assertSame(gotUp, up, `${name} client→server`);
+          // The low threshold put a KEY_UPDATE between the fragments of one message: the case under test happened.
+          const types = relay.types.join(',');
+          assert.match(types, new RegExp(`(^|,)${RecordType.FRAGMENT},(${RecordType.FRAGMENT},)*${RecordType.KEY_UPDATE},`), `${name}: no KEY_UPDATE inside a message`);
           assertSame(gotDown, down, `${name} server→client`);
           const held = [...gotUp, ...gotDown].map(sha256);
           // Later records through further key updates, each send its own record: none may touch what was delivered.
