@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { describe, it } from 'node:test';
+import { QuietTimer } from '../src/channel/quiet-timer.ts';
 import type { Channel } from '../src/protocol/channel.ts';
 import { memoryChannels } from './helpers/memory-pair.ts';
 
@@ -81,5 +82,26 @@ describe('review-s5: the quiet timers of idleTimeoutMs and keepAliveMs', () => {
     assert.equal(client.closeReason, 'idle');
     await settle();
     assert.deepEqual([...live.keys()], [], 'timers left armed after the idle close');
+  });
+
+  it('a decision that stopped its own timer (a ping that failed and ended the channel) does not re-arm it', async (t) => {
+    const keeper = setInterval(() => {}, 1000);
+    t.after(() => clearInterval(keeper));
+    live.clear();
+    tracking = true;
+    let decisions = 0;
+    await new Promise<void>((resolve) => {
+      const quiet = new QuietTimer(() => {
+        decisions++;
+        quiet.stop();
+        resolve();
+        return 5;
+      }, () => false);
+      quiet.start(1);
+    });
+    tracking = false;
+    await settle();
+    assert.equal(decisions, 1);
+    assert.deepEqual([...live.keys()], [], 'the stopped timer was armed again');
   });
 });

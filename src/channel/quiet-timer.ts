@@ -16,6 +16,8 @@ export class QuietTimer {
   readonly #excused: () => boolean;
   #lastActivity = performance.now();
   #timer?: NodeJS.Timeout;
+  /** Set by stop(): a decision that ended the channel (and so stopped this) must not re-arm it. */
+  #stopped = false;
 
   constructor(decide: QuietDecision, excused: () => boolean) {
     this.#decide = decide;
@@ -24,6 +26,7 @@ export class QuietTimer {
 
   /** The quiet time is counted from now; the first check is after `firstCheckMs`. */
   start(firstCheckMs: number): void {
+    this.#stopped = false;
     this.#lastActivity = performance.now();
     this.#arm(firstCheckMs);
   }
@@ -38,18 +41,24 @@ export class QuietTimer {
   }
 
   stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#stopped = true;
+    this.#clear();
   }
 
   /** What the timer runs; also for an owner that deferred a verdict and must look again. */
   readonly check = (): void => {
-    this.stop();
+    if (this.#stopped) return;
+    this.#clear();
     const now = performance.now();
     if (this.#excused()) this.#lastActivity = now;
     const nextMs = this.#decide(now - this.#lastActivity);
-    if (nextMs !== undefined) this.#arm(nextMs);
+    if (nextMs !== undefined && !this.#stopped) this.#arm(nextMs);
   };
+
+  #clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
 
   #arm(ms: number): void {
     this.#timer = setTimeout(this.check, Math.min(Math.max(1, Math.ceil(ms)), MAX_TIMEOUT_MS));
